@@ -1,0 +1,386 @@
+"""The typed stack configuration: one pydantic model of every `llm-platform:*` key.
+
+Read once at start by `load()`. Environments differ only in their stack files; what a stack file
+leaves out comes from the environment's profile below, so that `dev` is cheap and `prod` is safe.
+A bad stack file raises `ConfigError` before any resource is declared, naming every bad key by its
+full path (`llm-platform:gpuNodePools[1].limits.gpus: ...`).
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+from collections.abc import Mapping
+from ipaddress import IPv4Network
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+
+from infra.catalog import CATALOG
+from serve_app.config import ServingConfig, StrictModel
+
+PROJECT = "llm-platform"
+
+Environment = Literal["dev", "staging", "prod"]
+CapacityType = Literal["spot", "on-demand"]
+Duration = Annotated[str, Field(pattern=r"^([0-9]+(s|m|h))+$|^Never$")]
+RoleArn = Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+$")]
+DnsLabel = Annotated[str, Field(pattern=r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")]
+
+
+def secret(default: Any = None, **kw: Any) -> Any:
+    """A field that must come from a Pulumi secret (`pulumi config set --secret`)."""
+    return Field(default, json_schema_extra={"secret": True}, **kw)
+
+
+# --------------------------------------------------------------------------------------- network
+class NetworkConfig(StrictModel):
+    vpc_cidr: IPv4Network = Field(IPv4Network("10.0.0.0/16"), description="VPC primary CIDR.")
+    az_count: int = Field(3, ge=2, le=6, description="Availability zones to span.")
+    nat_gateways: Literal["single", "perAz"] = Field(
+        "perAz", description="One NAT gateway per AZ (resilient) or a single one (cheap)."
+    )
+    pod_cidr: IPv4Network | None = Field(
+        None, description="Optional secondary VPC CIDR for pods (e.g. 100.64.0.0/16)."
+    )
+    interface_endpoints: list[Literal["ecr.api", "ecr.dkr", "sts", "sqs", "ec2"]] = Field(
+        default_factory=list, description="Interface VPC endpoints to create."
+    )
+    flow_logs: bool = Field(True, description="VPC flow logs to CloudWatch.")
+
+    @field_validator("vpc_cidr", "pod_cidr")
+    @classmethod
+    def _cidr_size(cls, v: IPv4Network | None) -> IPv4Network | None:
+        if v is not None and not 16 <= v.prefixlen <= 20:
+            raise ValueError(f"prefix length must be /16 to /20, got /{v.prefixlen}")
+        return v
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> NetworkConfig:
+        if self.pod_cidr is not None and self.pod_cidr.overlaps(self.vpc_cidr):
+            raise ValueError(
+                f"podCidr {self.pod_cidr} overlaps vpcCidr {self.vpc_cidr}; "
+                "use a disjoint range such as 100.64.0.0/16"
+            )
+        return self
+
+
+# --------------------------------------------------------------------------------------- cluster
+class AddonVersions(StrictModel):
+    """EKS managed add-on versions, pinned so a preview never shows drift."""
+
+    vpc_cni: str = "v1.20.4-eksbuild.2"
+    coredns: str = "v1.12.4-eksbuild.1"
+    kube_proxy: str = "v1.34.1-eksbuild.2"
+    eks_pod_identity_agent: str = "v1.3.9-eksbuild.3"
+    aws_ebs_csi_driver: str = "v1.51.1-eksbuild.1"
+
+
+class NodeGroupConfig(StrictModel):
+    instance_types: list[str] = Field(["m7i.xlarge"], min_length=1)
+    min_size: int = Field(2, ge=1)
+    desired_size: int = Field(2, ge=1)
+    max_size: int = Field(4, ge=1)
+
+    @model_validator(mode="after")
+    def _sizes(self) -> NodeGroupConfig:
+        if not self.min_size <= self.desired_size <= self.max_size:
+            raise ValueError("need minSize <= desiredSize <= maxSize")
+        return self
+
+
+LogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
+
+
+class ClusterConfig(StrictModel):
+    kubernetes_version: str = Field("1.34", pattern=r"^1\.[0-9]{2}$")
+    endpoint_access: Literal["private", "public"] = Field(
+        "private", description="private: API reachable only from the VPC."
+    )
+    public_access_cidrs: list[IPv4Network] = Field(
+        default_factory=list, description="Allow-list for a public endpoint (required then)."
+    )
+    admin_role_arns: list[RoleArn] = Field(default_factory=list)
+    read_only_role_arns: list[RoleArn] = Field(default_factory=list)
+    addon_versions: AddonVersions = Field(default_factory=AddonVersions)
+    system_node_group: NodeGroupConfig = Field(default_factory=NodeGroupConfig)
+    log_types: list[LogType] = Field(
+        ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+    )
+    protect: bool = Field(True, description="Pulumi `protect` on the cluster.")
+
+    @model_validator(mode="after")
+    def _public_needs_allow_list(self) -> ClusterConfig:
+        if self.endpoint_access == "public":
+            if not self.public_access_cidrs:
+                raise ValueError("endpointAccess public needs a non-empty publicAccessCidrs")
+            if any(c.prefixlen == 0 for c in self.public_access_cidrs):
+                raise ValueError("publicAccessCidrs must not contain 0.0.0.0/0")
+        return self
+
+
+# ------------------------------------------------------------------------------------- karpenter
+class KarpenterConfig(StrictModel):
+    gpu_ami_family: Literal["al2023-nvidia", "bottlerocket-nvidia"] = "al2023-nvidia"
+    gpu_ami_version: str | None = Field(
+        None,
+        pattern=r"^v[0-9]{8}$|^v[0-9]+\.[0-9]+\.[0-9]+$",
+        description="Pinned AMI alias version (required in prod); unset means latest.",
+    )
+    root_volume_gib: int = Field(200, ge=100, le=16384)
+    image_cache_snapshot_id: str | None = Field(None, pattern=r"^snap-[0-9a-f]{8,17}$")
+    head_pool_cpu_limit: int = Field(64, gt=0, description="vCPU limit of the Ray head pool.")
+
+
+class GpuPoolLimits(StrictModel):
+    gpus: int = Field(gt=0, description="Most GPUs this pool may run.")
+    cpu: int | None = Field(None, gt=0)
+    memory_gib: int | None = Field(None, gt=0)
+
+
+class GpuNodePoolConfig(StrictModel):
+    name: DnsLabel
+    family: str
+    sizes: list[str] | None = Field(None, min_length=1, description="Default: every size.")
+    capacity_types: list[CapacityType] = Field(["on-demand"], min_length=1)
+    limits: GpuPoolLimits
+    weight: int = Field(50, ge=1, le=100, description="Higher is tried first.")
+    consolidate_after: Duration = "30m"
+    disruption_budget: str = Field("10%", pattern=r"^([0-9]+|[0-9]{1,3}%)$")
+
+    @field_validator("family")
+    @classmethod
+    def _known_family(cls, v: str) -> str:
+        if v not in CATALOG:
+            raise ValueError(f"unknown GPU family {v!r}; allowed: {', '.join(sorted(CATALOG))}")
+        return v
+
+    @model_validator(mode="after")
+    def _known_sizes(self) -> GpuNodePoolConfig:
+        known = CATALOG[self.family]
+        bad = [s for s in self.sizes or [] if s not in known]
+        if bad:
+            raise ValueError(
+                f"sizes {bad} not in the {self.family} catalog; allowed: {', '.join(known)}"
+            )
+        return self
+
+
+# ------------------------------------------------------------------------------------ top level
+class StackConfig(StrictModel):
+    environment: Environment
+    tags: dict[str, str] = Field(default_factory=dict, description="Tags on every AWS resource.")
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    karpenter: KarpenterConfig = Field(default_factory=KarpenterConfig)
+    gpu_node_pools: list[GpuNodePoolConfig] = Field(min_length=1)
+    serving: ServingConfig
+    grafana_admin_password: SecretStr | None = secret(description="Grafana admin password.")
+    alertmanager_slack_webhook_url: SecretStr | None = secret(
+        description="Slack incoming webhook for alerts."
+    )
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> StackConfig:
+        names = [p.name for p in self.gpu_node_pools]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"gpuNodePools names must be unique; repeated: {dupes}")
+        if self.environment == "prod" and self.karpenter.gpu_ami_version is None:
+            raise ValueError("karpenter.gpuAmiVersion must be pinned in prod")
+        return self
+
+
+# ------------------------------------------------------------------------------ profile defaults
+# What each environment gets for keys its stack file leaves out. Lists are replaced, not merged.
+PROFILES: dict[str, dict[str, Any]] = {
+    "dev": {
+        "network": {"natGateways": "single", "flowLogs": False},
+        "cluster": {"protect": False, "systemNodeGroup": {"minSize": 1, "desiredSize": 2}},
+        "gpuNodePools": [
+            {"name": "g6e", "family": "g6e", "sizes": ["xlarge", "2xlarge", "4xlarge"],
+             "capacityTypes": ["spot", "on-demand"], "limits": {"gpus": 4}, "weight": 100,
+             "consolidateAfter": "10m"},
+            {"name": "g5", "family": "g5", "sizes": ["xlarge", "2xlarge", "4xlarge"],
+             "capacityTypes": ["spot", "on-demand"], "limits": {"gpus": 4}, "weight": 50,
+             "consolidateAfter": "10m"},
+        ],
+    },
+    "staging": {
+        "network": {"natGateways": "single"},
+        "cluster": {"protect": False},
+        "gpuNodePools": [
+            {"name": "g6e", "family": "g6e", "capacityTypes": ["spot", "on-demand"],
+             "limits": {"gpus": 8}, "weight": 100},
+            {"name": "g5", "family": "g5", "capacityTypes": ["spot", "on-demand"],
+             "limits": {"gpus": 8}, "weight": 50},
+        ],
+    },
+    "prod": {
+        "gpuNodePools": [
+            {"name": "g6e", "family": "g6e", "limits": {"gpus": 32}, "weight": 100},
+            {"name": "g5", "family": "g5", "limits": {"gpus": 16}, "weight": 50},
+            {"name": "p4d", "family": "p4d", "limits": {"gpus": 16}, "weight": 10,
+             "consolidateAfter": "1h"},
+        ],
+    },
+}
+
+
+def _merge(base: Any, over: Any) -> Any:
+    if isinstance(base, Mapping) and isinstance(over, Mapping):
+        out = dict(base)
+        for k, v in over.items():
+            out[k] = _merge(base[k], v) if k in base else v
+        return out
+    return over
+
+
+# ---------------------------------------------------------------------------------- error report
+class ConfigError(Exception):
+    """A stack config with one or more bad keys; `str()` lists every one by its path."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__(
+            f"{len(problems)} problem(s) in the {PROJECT} stack config:\n"
+            + "\n".join(f"  {p}" for p in problems)
+        )
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = f"{PROJECT}:"
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if i else "") + part
+    return out
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[StrictModel] | None:
+    """The model class that holds the field at `loc` (for listing allowed keys)."""
+    model: Any = StackConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = _fields_by_alias(model).get(part)
+        if field is None:
+            return None
+        model = _inner_model(field.annotation)
+        if model is None:
+            return None
+    return model
+
+
+def _fields_by_alias(model: type[StrictModel]) -> dict[str, Any]:
+    return {(f.alias or n): f for n, f in model.model_fields.items()}
+
+
+def _inner_model(annotation: Any) -> type[StrictModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, StrictModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _describe(err: Mapping[str, Any]) -> str:
+    loc = tuple(err["loc"])
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden" and loc:
+        parent = _model_at(loc[:-1])
+        allowed = sorted(_fields_by_alias(parent)) if parent else []
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        msg = f"unknown key{hint}; allowed: {', '.join(allowed)}"
+    elif err["type"] == "missing":
+        msg = "required key is missing"
+    # Model validators report at the model's own path; name it as such.
+    return f"{_path(loc) if loc else PROJECT + ':'}: {msg}"
+
+
+# ----------------------------------------------------------------------------------- the loader
+def secret_paths(model: type[StrictModel] = StackConfig, prefix: str = "") -> list[str]:
+    """Dotted alias paths of every field that must be a Pulumi secret."""
+    out: list[str] = []
+    for alias, field in _fields_by_alias(model).items():
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        if extra.get("secret"):
+            out.append(prefix + alias)
+        inner = _inner_model(field.annotation)
+        if inner is not None:
+            out += secret_paths(inner, f"{prefix}{alias}.")
+    return out
+
+
+def parse_raw(values: Mapping[str, str]) -> dict[str, Any]:
+    """Pulumi hands structured config values over as JSON text; scalars as plain text."""
+    out: dict[str, Any] = {}
+    for key, text in values.items():
+        if not isinstance(text, str):
+            out[key] = text
+            continue
+        try:
+            out[key] = json.loads(text) if text[:1] in "[{" else text
+        except json.JSONDecodeError:
+            out[key] = text
+    return out
+
+
+def validate(values: Mapping[str, Any], secret_keys: set[str] = frozenset()) -> StackConfig:  # type: ignore[assignment]
+    """Validate the `llm-platform:*` values (keys without the namespace) of one stack.
+
+    `secret_keys` are the top-level keys that Pulumi holds as secrets. Raises ConfigError.
+    """
+    problems: list[str] = []
+    env = values.get("environment")
+    raw = _merge(copy.deepcopy(PROFILES[env]), dict(values)) if env in PROFILES else dict(values)
+    for path in secret_paths():
+        top = path.split(".", 1)[0]
+        if _present(raw, path) and top not in secret_keys:
+            problems.append(
+                f"{PROJECT}:{path}: must be a Pulumi secret "
+                f"(pulumi config set --secret {'--path ' if '.' in path else ''}{path} ...)"
+            )
+    try:
+        cfg = StackConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems += [_describe(e) for e in exc.errors()]
+        raise ConfigError(problems) from None
+    if problems:
+        raise ConfigError(problems)
+    return cfg
+
+
+def _present(raw: Mapping[str, Any], path: str) -> bool:
+    node: Any = raw
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or node.get(part) is None:
+            return False
+        node = node[part]
+    return True
+
+
+def load() -> StackConfig:
+    """Read and validate this stack's config from the Pulumi runtime (once, at start)."""
+    from pulumi.runtime import config as rc
+
+    # A real run hands config over in PULUMI_CONFIG / PULUMI_CONFIG_SECRET_KEYS; mocks and
+    # tests set it with `set_all_config`. Both are read so that unknown keys can be rejected.
+    values = {**rc.get_config_env(), **rc.CONFIG.get()}
+    secret = set(rc.get_config_secret_keys_env()) | {k for k in values if rc.is_config_secret(k)}
+    return validate(*own_keys(values, secret))
+
+
+def own_keys(values: Mapping[str, Any], secret: set[str]) -> tuple[dict[str, Any], set[str]]:
+    """This project's keys without the namespace (`llm-platform:x` or `llm-platform:config:x`)."""
+    def strip(key: str) -> str | None:
+        ns, _, rest = key.partition(":")
+        return rest.removeprefix("config:") if ns == PROJECT else None
+
+    ours = {strip(k): v for k, v in values.items() if strip(k) is not None}
+    return parse_raw(ours), {s for k in secret if (s := strip(k)) is not None}

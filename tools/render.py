@@ -1,0 +1,236 @@
+"""Offline render: run the Pulumi program for one stack under the SDK mocks and write what it
+would declare to `build/<stack>/`.
+
+    python -m tools.render --stack prod [--out build]
+
+It differs from `pulumi preview`: nothing is looked up in a cloud account, nothing is diffed
+against state, and values known only after creation (ids, ARNs, endpoints) show as
+placeholders like `<vpc-id>`. Secrets show as `[secret]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import runpy
+import shutil
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import config as rc
+
+from infra.config import PROJECT, ConfigError
+from tools.mocks import SECRET, PlatformMocks, RecordingMonitor, Resource
+
+ROOT = Path(__file__).resolve().parent.parent
+STACKS = ("dev", "staging", "prod")
+
+
+@dataclass
+class Rendered:
+    stack: str
+    resources: list[Resource]
+
+    def of_type(self, typ: str) -> list[Resource]:
+        return [r for r in self.resources if r.type == typ]
+
+    def named(self, typ: str, name: str) -> Resource:
+        found = [r for r in self.of_type(typ) if r.name == name]
+        if len(found) != 1:
+            raise KeyError(f"{len(found)} resources of type {typ} named {name}")
+        return found[0]
+
+    def kubernetes_objects(self) -> list[dict[str, Any]]:
+        """Every Kubernetes object the program declares (not Helm releases, not providers)."""
+        return [
+            r.inputs
+            for r in self.resources
+            if r.type.startswith("kubernetes:")
+            and not r.type.startswith(("kubernetes:helm.sh", "pulumi:providers"))
+            and "kind" in r.inputs
+        ]
+
+    def custom_resources(self) -> list[dict[str, Any]]:
+        return [
+            o for o in self.kubernetes_objects()
+            if not _is_builtin_api(str(o.get("apiVersion", "")))
+        ]
+
+    def helm_releases(self) -> list[Resource]:
+        return [r for r in self.resources if r.type.startswith("kubernetes:helm.sh/")]
+
+
+def _is_builtin_api(api_version: str) -> bool:
+    group = api_version.rpartition("/")[0]
+    return group == "" or group.endswith(".k8s.io") and not group.startswith("karpenter")
+
+
+# ------------------------------------------------------------------------------- stack config
+def stack_config(stack: str, root: Path = ROOT) -> tuple[dict[str, str], list[str]]:
+    """The stack file's config as Pulumi hands it to a program: JSON text per key, and the keys
+    holding secrets. Encrypted values cannot be read offline and become `[secret]`."""
+    path = root / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"no stack file {path.name}")
+    doc = yaml.safe_load(path.read_text()) or {}
+    values: dict[str, str] = {}
+    secrets: list[str] = []
+    for key, value in (doc.get("config") or {}).items():
+        full = key if ":" in key else f"{PROJECT}:{key}"
+        unsealed, had_secret = _unseal(value)
+        values[full] = unsealed if isinstance(unsealed, str) else json.dumps(unsealed)
+        if had_secret:
+            secrets.append(full)
+    return values, secrets
+
+
+def _unseal(value: Any) -> tuple[Any, bool]:
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        return SECRET, True
+    if isinstance(value, dict):
+        pairs = {k: _unseal(v) for k, v in value.items()}
+        return {k: v for k, (v, _) in pairs.items()}, any(s for _, s in pairs.values())
+    if isinstance(value, list):
+        pairs_l = [_unseal(v) for v in value]
+        return [v for v, _ in pairs_l], any(s for _, s in pairs_l)
+    return value, False
+
+
+# ------------------------------------------------------------------------------------- render
+def render_stack(
+    stack: str,
+    overrides: dict[str, Any] | None = None,
+    secret_keys: list[str] | None = None,
+    root: Path = ROOT,
+) -> Rendered:
+    """Run `__main__.py` for `stack` under the mocks. `overrides` replace whole top-level keys
+    (given without the namespace, as Python values) for tests."""
+    values, secrets = stack_config(stack, root)
+    for key, value in (overrides or {}).items():
+        values[f"{PROJECT}:{key}"] = value if isinstance(value, str) else json.dumps(value)
+    secrets += [f"{PROJECT}:{k}" for k in secret_keys or []]
+
+    mocks = PlatformMocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.settings.ROOT.set(None)  # a fresh Stack resource per render
+    rc.set_all_config(values, secrets)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+
+    sys.path.insert(0, str(root))
+    try:
+        pulumi.runtime.test(lambda: runpy.run_path(str(root / "__main__.py")))()
+    finally:
+        sys.path.remove(str(root))
+    return Rendered(stack, monitor.recorded)
+
+
+# -------------------------------------------------------------------------------------- write
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")
+
+
+def write(rendered: Rendered, out: Path, serving_models: list[str] | None = None) -> Path:
+    target = out / rendered.stack
+    if target.exists():
+        shutil.rmtree(target)
+    (target / "kubernetes").mkdir(parents=True)
+    (target / "helm").mkdir()
+    (target / "aws").mkdir()
+
+    for i, obj in enumerate(rendered.kubernetes_objects()):
+        meta = obj.get("metadata") or {}
+        name = _slug(f"{i:03d}-{obj['kind']}-{meta.get('namespace', '')}-{meta.get('name', '')}")
+        (target / "kubernetes" / f"{name}.yaml").write_text(yaml.safe_dump(obj, sort_keys=False))
+    for r in rendered.helm_releases():
+        (target / "helm" / f"{_slug(r.name)}.yaml").write_text(
+            yaml.safe_dump(r.inputs, sort_keys=False)
+        )
+    for r in rendered.resources:
+        if r.type.startswith(("aws:", "eks:")) or r.type == "pulumi:providers:aws":
+            folder = target / "aws" / _slug(r.type.replace(":", "_").replace("/", "_"))
+            folder.mkdir(exist_ok=True)
+            (folder / f"{_slug(r.name)}.json").write_text(
+                json.dumps({"type": r.type, "name": r.name, "protect": r.protect,
+                            "inputs": r.inputs}, indent=2, sort_keys=True)
+            )
+    summary = summarize(rendered, serving_models)
+    (target / "summary.json").write_text(json.dumps(summary, indent=2))
+    (target / "summary.md").write_text(summary_markdown(summary))
+    return target
+
+
+def summarize(rendered: Rendered, serving_models: list[str] | None = None) -> dict[str, Any]:
+    by_type = Counter(r.type for r in rendered.resources)
+    pools = []
+    for obj in rendered.custom_resources():
+        if obj.get("kind") != "NodePool":
+            continue
+        template = obj["spec"]["template"]["spec"]
+        reqs = {r["key"]: r.get("values", []) for r in template.get("requirements", [])}
+        pools.append({
+            "name": obj["metadata"]["name"],
+            "instanceTypes": reqs.get("node.kubernetes.io/instance-type")
+            or reqs.get("karpenter.k8s.aws/instance-family", []),
+            "capacityTypes": reqs.get("karpenter.sh/capacity-type", []),
+            "limits": obj["spec"].get("limits", {}),
+            "weight": obj["spec"].get("weight"),
+        })
+    return {
+        "stack": rendered.stack,
+        "resources": len(rendered.resources),
+        "resourcesByType": dict(sorted(by_type.items())),
+        "nodePools": pools,
+        "modelsServed": serving_models or [],
+        "note": "offline render: cloud-assigned values are placeholders like <name-id>",
+    }
+
+
+def summary_markdown(s: dict[str, Any]) -> str:
+    lines = [f"# Offline render of stack `{s['stack']}`", "", s["note"], "",
+             f"## Resources by type ({s['resources']})", "", "| type | count |", "|---|---|"]
+    lines += [f"| `{t}` | {n} |" for t, n in s["resourcesByType"].items()]
+    lines += ["", "## NodePools", "", "| pool | instance types | capacity | limits | weight |",
+              "|---|---|---|---|---|"]
+    lines += [
+        f"| {p['name']} | {', '.join(p['instanceTypes'])} | {', '.join(p['capacityTypes'])} "
+        f"| {json.dumps(p['limits'])} | {p['weight']} |"
+        for p in s["nodePools"]
+    ]
+    lines += ["", "## Models served", ""] + [f"- `{m}`" for m in s["modelsServed"]]
+    return "\n".join(lines) + "\n"
+
+
+def _served_models(stack: str) -> list[str]:
+    from infra.config import own_keys, validate
+
+    values, secrets = stack_config(stack)
+    cfg = validate(*own_keys(values, set(secrets)))
+    return [m.id for m in cfg.serving.models] + [
+        f"{a.name} (alias)" for a in cfg.serving.aliases
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stack", required=True, help="dev, staging, prod or a forked stack")
+    parser.add_argument("--out", default=str(ROOT / "build"), type=Path)
+    args = parser.parse_args(argv)
+    try:
+        rendered = render_stack(args.stack)
+        target = write(rendered, Path(args.out), _served_models(args.stack))
+    except (ConfigError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {target} ({len(rendered.resources)} resources)")
+    print((target / "summary.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
