@@ -15,7 +15,14 @@ from collections.abc import Mapping
 from ipaddress import IPv4Network
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from infra.catalog import CATALOG
 from serve_app.config import ServingConfig, StrictModel
@@ -181,15 +188,22 @@ class StackConfig(StrictModel):
         description="Slack incoming webhook for alerts."
     )
 
-    @model_validator(mode="after")
-    def _cross_checks(self) -> StackConfig:
-        names = [p.name for p in self.gpu_node_pools]
+    # Cross-field checks are field validators so each error carries the key's own path.
+    @field_validator("karpenter")
+    @classmethod
+    def _prod_pins_ami(cls, v: KarpenterConfig, info: ValidationInfo) -> KarpenterConfig:
+        if info.data.get("environment") == "prod" and v.gpu_ami_version is None:
+            raise ValueError("gpuAmiVersion must be pinned in prod (e.g. v20251108)")
+        return v
+
+    @field_validator("gpu_node_pools")
+    @classmethod
+    def _unique_pool_names(cls, v: list[GpuNodePoolConfig]) -> list[GpuNodePoolConfig]:
+        names = [p.name for p in v]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"gpuNodePools names must be unique; repeated: {dupes}")
-        if self.environment == "prod" and self.karpenter.gpu_ami_version is None:
-            raise ValueError("karpenter.gpuAmiVersion must be pinned in prod")
-        return self
+            raise ValueError(f"pool names must be unique; repeated: {dupes}")
+        return v
 
 
 # ------------------------------------------------------------------------------ profile defaults
@@ -235,6 +249,13 @@ def _merge(base: Any, over: Any) -> Any:
             out[k] = _merge(base[k], v) if k in base else v
         return out
     return over
+
+
+def with_profile(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The stack file's values laid over its environment's profile defaults."""
+    env = values.get("environment")
+    base = copy.deepcopy(PROFILES[env]) if isinstance(env, str) and env in PROFILES else {}
+    return _merge(base, copy.deepcopy(dict(values)))
 
 
 # ---------------------------------------------------------------------------------- error report
@@ -299,8 +320,7 @@ def _describe(err: Mapping[str, Any]) -> str:
         msg = f"unknown key{hint}; allowed: {', '.join(allowed)}"
     elif err["type"] == "missing":
         msg = "required key is missing"
-    # Model validators report at the model's own path; name it as such.
-    return f"{_path(loc) if loc else PROJECT + ':'}: {msg}"
+    return f"{_path(loc)}: {msg}" if loc else f"{PROJECT}: {msg}"
 
 
 # ----------------------------------------------------------------------------------- the loader
@@ -337,8 +357,7 @@ def validate(values: Mapping[str, Any], secret_keys: set[str] = frozenset()) -> 
     `secret_keys` are the top-level keys that Pulumi holds as secrets. Raises ConfigError.
     """
     problems: list[str] = []
-    env = values.get("environment")
-    raw = _merge(copy.deepcopy(PROFILES[env]), dict(values)) if env in PROFILES else dict(values)
+    raw = with_profile(values)
     for path in secret_paths():
         top = path.split(".", 1)[0]
         if _present(raw, path) and top not in secret_keys:

@@ -72,7 +72,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
         assert self.monitor is not None
         stack, project = pulumi.get_stack(), pulumi.get_project()
         child_type = "aws:eks/cluster:Cluster"
-        urn = f"urn:pulumi:{stack}::{project}::eks:index:Cluster${child_type}::{args.name}-eksCluster"
+        qualified = f"eks:index:Cluster${child_type}"
+        urn = f"urn:pulumi:{stack}::{project}::{qualified}::{args.name}-eksCluster"
         cid = placeholder(args.name, "eks-cluster-id")
         self.monitor.resources[urn] = MockMonitor.ResourceRegistration(
             urn, cid, _eks_cluster_state(args.name)

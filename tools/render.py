@@ -68,7 +68,8 @@ class Rendered:
 
 def _is_builtin_api(api_version: str) -> bool:
     group = api_version.rpartition("/")[0]
-    return group == "" or group.endswith(".k8s.io") and not group.startswith("karpenter")
+    # Core groups have no dot ("", apps, batch, policy) or end in .k8s.io.
+    return "." not in group or group.endswith(".k8s.io")
 
 
 # ------------------------------------------------------------------------------- stack config
