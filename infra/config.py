@@ -55,6 +55,9 @@ class NetworkConfig(StrictModel):
         default_factory=list, description="Interface VPC endpoints to create."
     )
     flow_logs: bool = Field(True, description="VPC flow logs to CloudWatch.")
+    flow_log_retention_days: Literal[7, 14, 30, 60, 90, 180, 365] = Field(
+        90, description="Days CloudWatch keeps the VPC flow logs."
+    )
 
     @field_validator("vpc_cidr", "pod_cidr")
     @classmethod
@@ -118,6 +121,17 @@ class ClusterConfig(StrictModel):
     protect: bool = Field(True, description="Pulumi `protect` on the cluster.")
 
     @model_validator(mode="after")
+    def _kube_proxy_follows_kubernetes(self) -> ClusterConfig:
+        # kube-proxy must match the control plane's minor version; a stale pin breaks upgrades.
+        want = f"v{self.kubernetes_version}."
+        if not self.addon_versions.kube_proxy.startswith(want):
+            raise ValueError(
+                f"addonVersions.kubeProxy {self.addon_versions.kube_proxy} does not match "
+                f"kubernetesVersion {self.kubernetes_version} (want {want}x-eksbuild.N)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _public_needs_allow_list(self) -> ClusterConfig:
         if self.endpoint_access == "public":
             if not self.public_access_cidrs:
@@ -136,8 +150,31 @@ class KarpenterConfig(StrictModel):
         description="Pinned AMI alias version (required in prod); unset means latest.",
     )
     root_volume_gib: int = Field(200, ge=100, le=16384)
+    volume_iops: int = Field(
+        6000, ge=3000, le=16000, description="gp3 IOPS of the GPU nodes' image volume."
+    )
+    volume_throughput: int = Field(
+        500, ge=125, le=1000, description="gp3 throughput (MiB/s) of the GPU nodes' image volume."
+    )
     image_cache_snapshot_id: str | None = Field(None, pattern=r"^snap-[0-9a-f]{8,17}$")
     head_pool_cpu_limit: int = Field(64, gt=0, description="vCPU limit of the Ray head pool.")
+    head_pool_instance_families: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")]] = Field(
+        ["m7i", "m6i"], min_length=1, max_length=10,
+        description="EC2 instance families of the on-demand CPU pool for Ray head pods.",
+    )
+
+    @model_validator(mode="after")
+    def _ami_version_matches_family(self) -> KarpenterConfig:
+        # AL2023 aliases are dated (v20251108); Bottlerocket ones are semver (v1.50.0).
+        v = self.gpu_ami_version
+        if v is None:
+            return self
+        dated = len(v) == 9 and v[1:].isdigit()
+        if self.gpu_ami_family == "al2023-nvidia" and not dated:
+            raise ValueError(f"gpuAmiVersion {v} is not an AL2023 release (vYYYYMMDD)")
+        if self.gpu_ami_family == "bottlerocket-nvidia" and dated:
+            raise ValueError(f"gpuAmiVersion {v} is not a Bottlerocket release (vX.Y.Z)")
+        return self
 
 
 class GpuPoolLimits(StrictModel):
@@ -154,6 +191,9 @@ class GpuNodePoolConfig(StrictModel):
     limits: GpuPoolLimits
     weight: int = Field(50, ge=1, le=100, description="Higher is tried first.")
     consolidate_after: Duration = "30m"
+    # Karpenter's expiry is forceful (it ignores budgets): a default of Never keeps a busy GPU
+    # node from being drained mid-request; node updates roll through drift instead.
+    expire_after: Duration = Field("Never", description="Node lifetime before replacement.")
     disruption_budget: str = Field("10%", pattern=r"^([0-9]+|[0-9]{1,3}%)$")
 
     @field_validator("family")

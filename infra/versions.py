@@ -1,0 +1,67 @@
+"""Every Helm chart and container image the AWS foundation installs, pinned in one place.
+
+Bumping a version is a one-line change here, reviewed like code; nothing floats to "latest".
+EKS managed add-on versions live in the stack config (`cluster.addonVersions`) because they
+must follow the cluster's Kubernetes version, which is per stack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A Helm chart: `chart` is a name in `repo`, or a full `oci://` reference (repo None)."""
+
+    chart: str
+    version: str
+    repo: str | None = None
+
+
+@dataclass(frozen=True)
+class Image:
+    repository: str
+    tag: str
+    digest: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.repository}:{self.tag}" + (f"@{self.digest}" if self.digest else "")
+
+
+# Karpenter: the CRDs and the controller are separate releases so that CRD upgrades are
+# explicit and the controller can be removed before its CRDs on teardown.
+KARPENTER_VERSION = "1.14.1"
+KARPENTER_CRD_CHART = Chart("oci://public.ecr.aws/karpenter/karpenter-crd", KARPENTER_VERSION)
+KARPENTER_CHART = Chart("oci://public.ecr.aws/karpenter/karpenter", KARPENTER_VERSION)
+KARPENTER_IMAGE = Image(
+    "public.ecr.aws/karpenter/controller",
+    KARPENTER_VERSION,
+    # The digest the 1.14.1 chart itself pins (charts/karpenter/values.yaml at tag v1.14.1).
+    "sha256:723130949e4cab989461ff07d1be4cd781d63515432494641b33c235f300ae23",
+)
+
+# NVIDIA device plugin: needed on the EKS AL2023 NVIDIA AMI; Bottlerocket NVIDIA ships its own.
+NVIDIA_DEVICE_PLUGIN_CHART = Chart(
+    "nvidia-device-plugin", "0.20.0", "https://nvidia.github.io/k8s-device-plugin"
+)
+NVIDIA_DEVICE_PLUGIN_IMAGE = Image("nvcr.io/nvidia/k8s-device-plugin", "v0.20.0")
+
+# DCGM exporter: per-GPU metrics (utilisation, memory, temperature, XID errors).
+DCGM_EXPORTER_CHART = Chart(
+    "dcgm-exporter", "4.8.2", "https://nvidia.github.io/dcgm-exporter/helm-charts"
+)
+DCGM_EXPORTER_IMAGE = Image("nvcr.io/nvidia/k8s/dcgm-exporter", "4.5.3-4.8.2-distroless")
+
+ALL_CHARTS: tuple[Chart, ...] = (
+    KARPENTER_CRD_CHART,
+    KARPENTER_CHART,
+    NVIDIA_DEVICE_PLUGIN_CHART,
+    DCGM_EXPORTER_CHART,
+)
+ALL_IMAGES: tuple[Image, ...] = (
+    KARPENTER_IMAGE,
+    NVIDIA_DEVICE_PLUGIN_IMAGE,
+    DCGM_EXPORTER_IMAGE,
+)
