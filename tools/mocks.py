@@ -94,17 +94,17 @@ class PlatformMocks(pulumi.runtime.Mocks):
             "fargateProfileStatus": "",
         }
 
-    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], None]:
+    def call(self, args: MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
         token = args.token
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            return {"names": ZONES, "zoneIds": [f"usw2-az{i}" for i in range(1, 7)]}, None
+            return {"names": ZONES, "zoneIds": [f"usw2-az{i}" for i in range(1, 7)]}
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             arn = f"arn:aws:iam::{ACCOUNT}:user/render"
-            return {"accountId": ACCOUNT, "arn": arn, "userId": "render", "id": ACCOUNT}, None
+            return {"accountId": ACCOUNT, "arn": arn, "userId": "render", "id": ACCOUNT}
         if token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, None
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
         if token == "aws:index/getRegion:getRegion":
-            return {"name": REGION, "region": REGION, "id": REGION}, None
+            return {"name": REGION, "region": REGION, "id": REGION}
         # An invoke nobody taught the render is a bug in the render, not a silent empty answer.
         raise NotImplementedError(f"the offline render has no answer for invoke {token}")
 
@@ -165,4 +165,7 @@ def plain(value: Any) -> Any:
         return repr(value)
     if value == rpc.UNKNOWN:
         return "<unknown>"
+    # The engine's wire format (protobuf Struct) carries every number as a double.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return value
