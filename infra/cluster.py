@@ -1,0 +1,358 @@
+"""The EKS cluster: control plane (pulumi-eks), system node group, managed add-ons, storage.
+
+Access is by EKS access entries only (`authenticationMode: API`, no aws-auth ConfigMap). The
+system node group is on-demand and tainted `CriticalAddonsOnly`, so only add-ons and operators
+that tolerate it run there; GPU nodes carry their own taint, so neither side leaks onto the other.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_eks as eks
+import pulumi_kubernetes as k8s
+
+from infra import labels
+from infra.config import ClusterConfig, NetworkConfig
+from infra.network import DISCOVERY_TAG, Network
+
+ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
+NODE_MANAGED_POLICIES = (
+    "AmazonEKSWorkerNodePolicy",
+    "AmazonEKS_CNI_Policy",
+    "AmazonEC2ContainerRegistryReadOnly",
+)
+EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
+
+
+def access_entries(cfg: ClusterConfig) -> dict[str, dict[str, Any]]:
+    """Admin and read-only access entries, keyed by a stable name (the key names the resource)."""
+    out: dict[str, dict[str, Any]] = {}
+    for kind, arns, policy in (
+        ("admin", cfg.admin_role_arns, ADMIN_POLICY),
+        ("view", cfg.read_only_role_arns, VIEW_POLICY),
+    ):
+        for i, arn in enumerate(arns):
+            out[f"{kind}-{i}"] = {
+                "principal_arn": arn,
+                "access_policies": {
+                    kind: {"policy_arn": policy, "access_scope": {"type": "cluster"}}
+                },
+            }
+    return out
+
+
+def endpoint_settings(cfg: ClusterConfig) -> dict[str, Any]:
+    """Private endpoint always on; public only with an allow-list (validated in config)."""
+    public = cfg.endpoint_access == "public"
+    return {
+        "endpoint_private_access": True,
+        "endpoint_public_access": public,
+        "public_access_cidrs": [str(c) for c in cfg.public_access_cidrs] if public else None,
+    }
+
+
+def ec2_trust_policy() -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "ec2.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+
+
+def pod_identity_trust_policy(account_id: str) -> dict[str, Any]:
+    """Trust for EKS Pod Identity, limited to this account's clusters."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "pods.eks.amazonaws.com"},
+                "Action": ["sts:AssumeRole", "sts:TagSession"],
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            }
+        ],
+    }
+
+
+def gp3_storage_class() -> dict[str, Any]:
+    """The default StorageClass: encrypted gp3 via the EBS CSI driver, bound where the pod lands
+    (a volume in another zone than its pod can never attach)."""
+    return {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {
+            "name": "gp3",
+            "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+        },
+        "provisioner": "ebs.csi.aws.com",
+        "parameters": {"type": "gp3", "encrypted": "true", "fsType": "ext4"},
+        "reclaimPolicy": "Delete",
+        "volumeBindingMode": "WaitForFirstConsumer",
+        "allowVolumeExpansion": True,
+    }
+
+
+def system_addon_placement() -> dict[str, Any]:
+    """Add-on configuration that pins a controller to the system nodes."""
+    sched = labels.system_scheduling()
+    return {"nodeSelector": sched["nodeSelector"], "tolerations": sched["tolerations"]}
+
+
+class Cluster(pulumi.ComponentResource):
+    """EKS cluster. Outputs: `name`, `kubeconfig` (secret), `provider` (Kubernetes provider),
+    `node_group`, `endpoint`, `security_group_id` (the EKS-managed cluster security group)."""
+
+    def __init__(
+        self,
+        name: str,
+        cfg: ClusterConfig,
+        network_cfg: NetworkConfig,
+        network: Network,
+        cluster_name: str,
+        tags: dict[str, str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("llm-platform:aws:Cluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        account = aws.get_caller_identity_output().account_id
+
+        key = aws.kms.Key(
+            f"{name}-secrets",
+            description=f"EKS secrets envelope encryption for {cluster_name}",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, protect=cfg.protect),
+        )
+        aws.kms.Alias(
+            f"{name}-secrets",
+            name=f"alias/{cluster_name}-eks-secrets",
+            target_key_id=key.key_id,
+            opts=child,
+        )
+
+        vpc_cni: dict[str, Any] = {"addon_version": cfg.addon_versions.vpc_cni}
+        if network_cfg.pod_cidr is not None:
+            # Pods take IPs from the secondary range: one ENIConfig per zone, named after it.
+            vpc_cni.update(
+                cni_custom_network_cfg=True, eni_config_label_def="topology.kubernetes.io/zone"
+            )
+
+        self.eks = eks.Cluster(
+            name,
+            name=cluster_name,
+            version=cfg.kubernetes_version,
+            vpc_id=network.vpc_id,
+            private_subnet_ids=network.private_subnet_ids,
+            public_subnet_ids=network.public_subnet_ids,
+            node_associate_public_ip_address=False,
+            skip_default_node_group=True,
+            authentication_mode=eks.AuthenticationMode.API,
+            access_entries=access_entries(cfg),
+            create_oidc_provider=False,  # Pod Identity instead of IRSA
+            encryption_config_key_arn=key.arn,
+            enabled_cluster_log_types=list(cfg.log_types),
+            deletion_protection=cfg.protect,
+            vpc_cni_options=vpc_cni,
+            kube_proxy_addon_options={"version": cfg.addon_versions.kube_proxy},
+            # CoreDNS needs nodes to go ACTIVE: created below, after the system node group.
+            coredns_addon_options={"enabled": False},
+            tags=tags,
+            **endpoint_settings(cfg),
+            opts=pulumi.ResourceOptions(parent=self, protect=cfg.protect),
+        )
+        eks_cluster = self.eks.eks_cluster
+        self.name: pulumi.Output[str] = pulumi.Output.from_input(cluster_name)
+        self.endpoint = eks_cluster.endpoint
+        self.security_group_id = eks_cluster.vpc_config.cluster_security_group_id
+        self.kubeconfig = pulumi.Output.secret(self.eks.kubeconfig_json)
+
+        # Karpenter nodes join the EKS-managed cluster security group, like the system nodes,
+        # so pods on both can reach each other (CoreDNS, webhooks); it is found by this tag.
+        aws.ec2.Tag(
+            f"{name}-cluster-sg-discovery",
+            resource_id=self.security_group_id,
+            key=DISCOVERY_TAG,
+            value=cluster_name,
+            opts=child,
+        )
+
+        self.node_group = self._system_node_group(name, cfg, cluster_name, network, tags)
+
+        # A stable identifier: a refreshed kubeconfig (new token, new CA) updates the provider
+        # instead of replacing it and, with it, every Kubernetes object.
+        self.provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            cluster_identifier=cluster_name,
+            enable_server_side_apply=True,
+            opts=child,
+        )
+
+        after_nodes = pulumi.ResourceOptions(parent=self, depends_on=[self.node_group])
+        versions = cfg.addon_versions
+        pia = aws.eks.Addon(
+            f"{name}-pod-identity-agent",
+            cluster_name=cluster_name,
+            addon_name="eks-pod-identity-agent",
+            addon_version=versions.eks_pod_identity_agent,
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            tags=tags,
+            opts=after_nodes,
+        )
+        aws.eks.Addon(
+            f"{name}-coredns",
+            cluster_name=cluster_name,
+            addon_name="coredns",
+            addon_version=versions.coredns,
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            configuration_values=json.dumps(system_addon_placement()),
+            tags=tags,
+            opts=after_nodes,
+        )
+        ebs_role = aws.iam.Role(
+            f"{name}-ebs-csi",
+            assume_role_policy=account.apply(lambda a: json.dumps(pod_identity_trust_policy(a))),
+            tags=tags,
+            opts=child,
+        )
+        aws.iam.RolePolicyAttachment(
+            f"{name}-ebs-csi",
+            role=ebs_role.name,
+            policy_arn="arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy",
+            opts=child,
+        )
+        ebs = aws.eks.Addon(
+            f"{name}-ebs-csi",
+            cluster_name=cluster_name,
+            addon_name="aws-ebs-csi-driver",
+            addon_version=versions.aws_ebs_csi_driver,
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            pod_identity_associations=[
+                {"role_arn": ebs_role.arn, "service_account": EBS_CSI_SERVICE_ACCOUNT}
+            ],
+            configuration_values=json.dumps({"controller": system_addon_placement()}),
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.node_group, pia]),
+        )
+        sc = gp3_storage_class()
+        k8s.storage.v1.StorageClass(
+            f"{name}-gp3",
+            metadata=sc["metadata"],
+            provisioner=sc["provisioner"],
+            parameters=sc["parameters"],
+            reclaim_policy=sc["reclaimPolicy"],
+            volume_binding_mode=sc["volumeBindingMode"],
+            allow_volume_expansion=sc["allowVolumeExpansion"],
+            opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[ebs]),
+        )
+        if network.pod_subnets:
+            self._eni_configs(name, network)
+
+        self.register_outputs(
+            {"name": self.name, "endpoint": self.endpoint, "kubeconfig": self.kubeconfig}
+        )
+
+    def _system_node_group(
+        self,
+        name: str,
+        cfg: ClusterConfig,
+        cluster_name: str,
+        network: Network,
+        tags: dict[str, str],
+    ) -> aws.eks.NodeGroup:
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(
+            f"{name}-system-nodes",
+            assume_role_policy=json.dumps(ec2_trust_policy()),
+            tags=tags,
+            opts=child,
+        )
+        attachments = [
+            aws.iam.RolePolicyAttachment(
+                f"{name}-system-nodes-{p}",
+                role=role.name,
+                policy_arn=f"arn:aws:iam::aws:policy/{p}",
+                opts=child,
+            )
+            for p in NODE_MANAGED_POLICIES
+        ]
+        lt = aws.ec2.LaunchTemplate(
+            f"{name}-system-nodes",
+            metadata_options={
+                "http_endpoint": "enabled",
+                "http_tokens": "required",
+                # 2 hops: the AWS VPC CNI and other host-network add-ons read IMDS.
+                "http_put_response_hop_limit": 2,
+            },
+            block_device_mappings=[
+                {
+                    "device_name": "/dev/xvda",
+                    "ebs": {
+                        "volume_size": 100,
+                        "volume_type": "gp3",
+                        "encrypted": "true",
+                        "delete_on_termination": "true",
+                    },
+                }
+            ],
+            tag_specifications=[{"resource_type": "instance", "tags": tags}],
+            tags=tags,
+            opts=child,
+        )
+        ng = cfg.system_node_group
+        return aws.eks.NodeGroup(
+            f"{name}-system",
+            cluster_name=self.eks.eks_cluster.name,
+            node_group_name_prefix=f"{cluster_name}-system-",
+            node_role_arn=role.arn,
+            subnet_ids=network.private_subnet_ids,
+            instance_types=list(ng.instance_types),
+            capacity_type="ON_DEMAND",
+            ami_type="AL2023_x86_64_STANDARD",
+            version=cfg.kubernetes_version,
+            scaling_config={
+                "min_size": ng.min_size,
+                "desired_size": ng.desired_size,
+                "max_size": ng.max_size,
+            },
+            update_config={"max_unavailable": 1},
+            launch_template={"id": lt.id, "version": lt.latest_version.apply(str)},
+            labels={labels.NODE_CLASS_LABEL: labels.NODE_CLASS_SYSTEM},
+            taints=[
+                {
+                    "key": labels.SYSTEM_TAINT["key"],
+                    "value": labels.SYSTEM_TAINT["value"],
+                    "effect": "NO_SCHEDULE",
+                }
+            ],
+            tags=tags,
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=attachments, ignore_changes=["scalingConfig.desiredSize"]
+            ),
+        )
+
+    def _eni_configs(self, name: str, network: Network) -> None:
+        """One ENIConfig per zone, named after the zone (see `eni_config_label_def`)."""
+        for i, (zone, subnet_id) in enumerate(network.pod_subnets):
+            k8s.apiextensions.CustomResource(
+                f"{name}-eniconfig-{i}",
+                api_version="crd.k8s.amazonaws.com/v1alpha1",
+                kind="ENIConfig",
+                metadata={"name": zone},
+                spec={"subnet": subnet_id, "securityGroups": [self.security_group_id]},
+                opts=pulumi.ResourceOptions(parent=self, provider=self.provider),
+            )

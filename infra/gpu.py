@@ -1,0 +1,101 @@
+"""GPU enablement: the NVIDIA device plugin (where the AMI lacks one) and the DCGM exporter.
+
+Both run only on GPU nodes (the pools' node-class label) and tolerate the GPU taint. The
+exporter's pods carry `SCRAPE_LABEL` so the observability stack can select them with a
+PodMonitor; the chart's own ServiceMonitor is off because its CRD arrives with that stack.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra import labels, versions
+from infra.cluster import Cluster
+from infra.config import KarpenterConfig
+
+NAMESPACE = "nvidia"
+DCGM_SCRAPE_VALUE = "dcgm-exporter"
+DCGM_PORT_NAME = "metrics"
+DCGM_PORT = 9400
+
+
+def _gpu_only() -> dict[str, Any]:
+    return {
+        "nodeSelector": {labels.NODE_CLASS_LABEL: labels.NODE_CLASS_GPU},
+        "tolerations": [dict(labels.GPU_TOLERATION)],
+    }
+
+
+def needs_device_plugin(cfg: KarpenterConfig) -> bool:
+    """Bottlerocket's NVIDIA variants run the device plugin themselves; AL2023 does not."""
+    return cfg.gpu_ami_family == "al2023-nvidia"
+
+
+def device_plugin_values() -> dict[str, Any]:
+    image = versions.NVIDIA_DEVICE_PLUGIN_IMAGE
+    return {
+        "image": {"repository": image.repository, "tag": image.tag},
+        **_gpu_only(),
+        # The chart's default affinity also requires `nvidia.com/gpu.present=true`, which
+        # the GPU NodePools set; both must hold, so a mislabelled node fails loudly.
+        "priorityClassName": "system-node-critical",
+        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+    }
+
+
+def dcgm_exporter_values() -> dict[str, Any]:
+    image = versions.DCGM_EXPORTER_IMAGE
+    return {
+        "image": {"repository": image.repository, "tag": image.tag},
+        **_gpu_only(),
+        "podLabels": {labels.SCRAPE_LABEL: DCGM_SCRAPE_VALUE},
+        "serviceMonitor": {"enabled": False},
+        "service": {"enable": True, "port": DCGM_PORT},
+    }
+
+
+class GpuEnablement(pulumi.ComponentResource):
+    """NVIDIA device plugin + DCGM exporter. Outputs: `namespace`, `releases` (name -> Release)."""
+
+    def __init__(
+        self,
+        name: str,
+        cfg: KarpenterConfig,
+        cluster: Cluster,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("llm-platform:aws:GpuEnablement", name, None, opts)
+        k8s_child = pulumi.ResourceOptions(parent=self, provider=cluster.provider)
+        ns = k8s.core.v1.Namespace(
+            f"{name}-ns", metadata={"name": NAMESPACE}, opts=k8s_child
+        )
+        in_ns = pulumi.ResourceOptions.merge(k8s_child, pulumi.ResourceOptions(depends_on=[ns]))
+        self.namespace = NAMESPACE
+        self.releases: dict[str, k8s.helm.v3.Release] = {}
+        if needs_device_plugin(cfg):
+            chart = versions.NVIDIA_DEVICE_PLUGIN_CHART
+            self.releases["device-plugin"] = k8s.helm.v3.Release(
+                f"{name}-device-plugin",
+                name="nvidia-device-plugin",
+                chart=chart.chart,
+                version=chart.version,
+                repository_opts={"repo": chart.repo},
+                namespace=NAMESPACE,
+                values=device_plugin_values(),
+                opts=in_ns,
+            )
+        chart = versions.DCGM_EXPORTER_CHART
+        self.releases["dcgm-exporter"] = k8s.helm.v3.Release(
+            f"{name}-dcgm-exporter",
+            name="dcgm-exporter",
+            chart=chart.chart,
+            version=chart.version,
+            repository_opts={"repo": chart.repo},
+            namespace=NAMESPACE,
+            values=dcgm_exporter_values(),
+            opts=in_ns,
+        )
+        self.register_outputs({"namespace": NAMESPACE})

@@ -1,0 +1,670 @@
+"""Karpenter: IAM, interruption queue, CRD and controller charts, EC2NodeClasses and NodePools.
+
+The Kubernetes objects are built by pure functions (`nodepool`, `gpu_node_class`, ...) that the
+tests validate against the upstream CRD schemas. Teardown order is encoded with dependsOn:
+NodePools -> EC2NodeClasses -> controller -> CRDs -> system node group. Pulumi destroys in
+reverse dependency order, so the controller is still running while it drains and terminates the
+nodes of the deleted NodePools, and no Karpenter node outlives the stack.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from infra import labels, versions
+from infra.catalog import CATALOG, instance_types
+from infra.cluster import Cluster, ec2_trust_policy, pod_identity_trust_policy
+from infra.config import GpuNodePoolConfig, KarpenterConfig
+from infra.labels import GPU_MODEL_LABEL, GPU_POOL_LABEL, NODE_CLASS_LABEL  # noqa: F401 (API)
+from infra.network import DISCOVERY_TAG
+
+NAMESPACE = "kube-system"
+SERVICE_ACCOUNT = "karpenter"
+NODEPOOL_API = "karpenter.sh/v1"
+NODECLASS_API = "karpenter.k8s.aws/v1"
+GPU_NODE_CLASS = "gpu"
+HEAD_NODE_CLASS = "ray-head"
+HEAD_POOL = "ray-head"
+NODE_MANAGED_POLICIES = (
+    "AmazonEKSWorkerNodePolicy",
+    "AmazonEKS_CNI_Policy",
+    "AmazonEC2ContainerRegistryReadOnly",
+)
+# How long `pulumi destroy` waits for Karpenter to drain and terminate a pool's nodes.
+DRAIN_TIMEOUT = "30m"
+
+
+# ------------------------------------------------------------------------------ IAM documents
+def controller_policy(
+    *,
+    partition: str,
+    region: str,
+    account: str,
+    cluster_name: str,
+    queue_arn: str,
+    node_role_arn: str,
+    instance_profile_arn: str,
+) -> dict[str, Any]:
+    """Least privilege for the Karpenter controller of one cluster.
+
+    Differences from the upstream getting-started policy, each narrowing it: subnets and
+    security groups only with this cluster's discovery tag; no capacity reservations or
+    placement groups (unused); no instance-profile writes (we hand Karpenter a ready-made
+    instance profile); interruption queue and node role are this cluster's only.
+    """
+    ec2 = f"arn:{partition}:ec2:{region}"
+    owned = f"kubernetes.io/cluster/{cluster_name}"
+    created = [
+        f"{ec2}:{account}:fleet/*",
+        f"{ec2}:{account}:instance/*",
+        f"{ec2}:{account}:volume/*",
+        f"{ec2}:{account}:network-interface/*",
+        f"{ec2}:{account}:launch-template/*",
+        f"{ec2}:{account}:spot-instances-request/*",
+    ]
+    request_tags = {
+        "StringEquals": {
+            f"aws:RequestTag/{owned}": "owned",
+            "aws:RequestTag/eks:eks-cluster-name": cluster_name,
+        },
+        "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"},
+    }
+    resource_tags = {
+        "StringEquals": {f"aws:ResourceTag/{owned}": "owned"},
+        "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
+    }
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "LaunchFromPublicImages",
+                "Effect": "Allow",
+                "Action": ["ec2:RunInstances", "ec2:CreateFleet"],
+                "Resource": [f"{ec2}::image/*", f"{ec2}::snapshot/*"],
+            },
+            {
+                "Sid": "LaunchIntoDiscoveredNetwork",
+                "Effect": "Allow",
+                "Action": ["ec2:RunInstances", "ec2:CreateFleet"],
+                "Resource": [f"{ec2}:{account}:subnet/*", f"{ec2}:{account}:security-group/*"],
+                "Condition": {
+                    "StringEquals": {f"aws:ResourceTag/{DISCOVERY_TAG}": cluster_name}
+                },
+            },
+            {
+                "Sid": "LaunchFromOwnLaunchTemplates",
+                "Effect": "Allow",
+                "Action": ["ec2:RunInstances", "ec2:CreateFleet"],
+                "Resource": f"{ec2}:{account}:launch-template/*",
+                "Condition": resource_tags,
+            },
+            {
+                "Sid": "CreateOwnTaggedResources",
+                "Effect": "Allow",
+                "Action": ["ec2:RunInstances", "ec2:CreateFleet", "ec2:CreateLaunchTemplate"],
+                "Resource": created,
+                "Condition": request_tags,
+            },
+            {
+                "Sid": "TagOnCreate",
+                "Effect": "Allow",
+                "Action": "ec2:CreateTags",
+                "Resource": created,
+                "Condition": {
+                    "StringEquals": {
+                        **request_tags["StringEquals"],
+                        "ec2:CreateAction": ["RunInstances", "CreateFleet", "CreateLaunchTemplate"],
+                    },
+                    "StringLike": request_tags["StringLike"],
+                },
+            },
+            {
+                "Sid": "TagOwnInstances",
+                "Effect": "Allow",
+                "Action": "ec2:CreateTags",
+                "Resource": f"{ec2}:{account}:instance/*",
+                "Condition": {
+                    **resource_tags,
+                    "StringEqualsIfExists": {
+                        "aws:RequestTag/eks:eks-cluster-name": cluster_name
+                    },
+                    "ForAllValues:StringEquals": {
+                        "aws:TagKeys": ["eks:eks-cluster-name", "karpenter.sh/nodeclaim", "Name"]
+                    },
+                },
+            },
+            {
+                "Sid": "DeleteOwnResources",
+                "Effect": "Allow",
+                "Action": ["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"],
+                "Resource": [f"{ec2}:{account}:instance/*", f"{ec2}:{account}:launch-template/*"],
+                "Condition": resource_tags,
+            },
+            {
+                # Describe* and pricing cannot be scoped to resources; the region condition
+                # is the narrowest AWS offers.
+                "Sid": "RegionalReads",
+                "Effect": "Allow",
+                "Action": [
+                    "ec2:DescribeAvailabilityZones",
+                    "ec2:DescribeImages",
+                    "ec2:DescribeInstances",
+                    "ec2:DescribeInstanceStatus",
+                    "ec2:DescribeInstanceTypeOfferings",
+                    "ec2:DescribeInstanceTypes",
+                    "ec2:DescribeLaunchTemplates",
+                    "ec2:DescribeSecurityGroups",
+                    "ec2:DescribeSpotPriceHistory",
+                    "ec2:DescribeSubnets",
+                ],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:RequestedRegion": region}},
+            },
+            {
+                "Sid": "PricingReads",
+                "Effect": "Allow",
+                "Action": "pricing:GetProducts",
+                "Resource": "*",
+            },
+            {
+                "Sid": "PublicAmiParameters",
+                "Effect": "Allow",
+                "Action": "ssm:GetParameter",
+                "Resource": f"arn:{partition}:ssm:{region}::parameter/aws/service/*",
+            },
+            {
+                "Sid": "PassNodeRole",
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": node_role_arn,
+                "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+            },
+            {
+                "Sid": "ReadNodeInstanceProfile",
+                "Effect": "Allow",
+                "Action": "iam:GetInstanceProfile",
+                "Resource": instance_profile_arn,
+            },
+            {
+                "Sid": "DiscoverApiServer",
+                "Effect": "Allow",
+                "Action": "eks:DescribeCluster",
+                "Resource": f"arn:{partition}:eks:{region}:{account}:cluster/{cluster_name}",
+            },
+            {
+                "Sid": "ConsumeInterruptionQueue",
+                "Effect": "Allow",
+                "Action": ["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"],
+                "Resource": queue_arn,
+            },
+        ],
+    }
+
+
+def interruption_rules() -> dict[str, dict[str, Any]]:
+    """EventBridge patterns for the events Karpenter acts on, keyed by a short rule name."""
+    return {
+        "spot-interruption": {
+            "source": ["aws.ec2"],
+            "detail-type": ["EC2 Spot Instance Interruption Warning"],
+        },
+        "rebalance": {
+            "source": ["aws.ec2"],
+            "detail-type": ["EC2 Instance Rebalance Recommendation"],
+        },
+        "instance-state-change": {
+            "source": ["aws.ec2"],
+            "detail-type": ["EC2 Instance State-change Notification"],
+        },
+        "scheduled-change": {
+            "source": ["aws.health"],
+            "detail-type": ["AWS Health Event"],
+            "detail": {"service": ["EC2"], "eventTypeCategory": ["scheduledChange"]},
+        },
+    }
+
+
+def queue_policy(queue_arn: str, rule_arns: list[str]) -> dict[str, Any]:
+    """Only our EventBridge rules may send; nothing may use the queue over plain HTTP."""
+    return {
+        "Version": "2012-10-17",
+        "Id": "KarpenterInterruptionQueue",
+        "Statement": [
+            {
+                "Sid": "EventBridgeRulesSend",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arns}},
+            },
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "sqs:*",
+                "Resource": queue_arn,
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+        ],
+    }
+
+
+# --------------------------------------------------------------------------- chart values
+def controller_values(cluster_name: str, queue_name: str) -> dict[str, Any]:
+    """Helm values of the controller chart: on the system nodes, image pinned by digest."""
+    image = versions.KARPENTER_IMAGE
+    sched = labels.system_scheduling()
+    return {
+        "settings": {"clusterName": cluster_name, "interruptionQueue": queue_name},
+        "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
+        "replicas": 2,
+        "nodeSelector": {"kubernetes.io/os": "linux", **sched["nodeSelector"]},
+        "tolerations": sched["tolerations"],
+        "controller": {
+            "image": {"repository": image.repository, "tag": image.tag, "digest": image.digest},
+            "resources": {
+                "requests": {"cpu": "1", "memory": "1Gi"},
+                "limits": {"memory": "1Gi"},
+            },
+        },
+    }
+
+
+# ------------------------------------------------------------------- Kubernetes objects
+def ami_alias(cfg: KarpenterConfig) -> str:
+    """`al2023@v20251108` / `bottlerocket@v1.50.0`; Karpenter picks the NVIDIA variant for GPU
+    instance types. Unpinned (`latest`) only outside prod (the config enforces that)."""
+    family = "al2023" if cfg.gpu_ami_family == "al2023-nvidia" else "bottlerocket"
+    return f"{family}@{cfg.gpu_ami_version or 'latest'}"
+
+
+def _discovery(cluster_name: str) -> dict[str, Any]:
+    return {
+        "subnetSelectorTerms": [{"tags": {DISCOVERY_TAG: cluster_name}}],
+        "securityGroupSelectorTerms": [{"tags": {DISCOVERY_TAG: cluster_name}}],
+    }
+
+
+def _hardened_metadata() -> dict[str, Any]:
+    # IMDSv2 only, one hop: pods (not on the host network) cannot reach node credentials.
+    return {"httpEndpoint": "enabled", "httpTokens": "required", "httpPutResponseHopLimit": 1}
+
+
+def gpu_node_class(
+    cfg: KarpenterConfig, cluster_name: str, instance_profile: str, tags: dict[str, str]
+) -> dict[str, Any]:
+    """EC2NodeClass of the GPU pools: GPU AMI, big encrypted gp3 volume for model images."""
+    bottlerocket = cfg.gpu_ami_family == "bottlerocket-nvidia"
+    ebs: dict[str, Any] = {
+        "volumeSize": f"{cfg.root_volume_gib}Gi",
+        "volumeType": "gp3",
+        "iops": cfg.volume_iops,
+        "throughput": cfg.volume_throughput,
+        "encrypted": True,
+        "deleteOnTermination": True,
+    }
+    if cfg.image_cache_snapshot_id:
+        # A snapshot of a volume with the serving images already pulled: no multi-GB pull.
+        ebs["snapshotID"] = cfg.image_cache_snapshot_id
+    devices: list[dict[str, Any]]
+    if bottlerocket:
+        # Bottlerocket keeps the OS on xvda and images/containers on the data volume xvdb.
+        devices = [
+            {
+                "deviceName": "/dev/xvda",
+                "ebs": {"volumeSize": "8Gi", "volumeType": "gp3", "encrypted": True,
+                        "deleteOnTermination": True},
+            },
+            {"deviceName": "/dev/xvdb", "rootVolume": False, "ebs": ebs},
+        ]
+    else:
+        devices = [{"deviceName": "/dev/xvda", "rootVolume": True, "ebs": ebs}]
+    return {
+        "apiVersion": NODECLASS_API,
+        "kind": "EC2NodeClass",
+        "metadata": {"name": GPU_NODE_CLASS},
+        "spec": {
+            "amiSelectorTerms": [{"alias": ami_alias(cfg)}],
+            "instanceProfile": instance_profile,
+            **_discovery(cluster_name),
+            "metadataOptions": _hardened_metadata(),
+            "blockDeviceMappings": devices,
+            "tags": dict(tags),
+        },
+    }
+
+
+def head_node_class(
+    cfg: KarpenterConfig, cluster_name: str, instance_profile: str, tags: dict[str, str]
+) -> dict[str, Any]:
+    """EC2NodeClass of the Ray head pool: standard AL2023 (same release as the GPU AMI)."""
+    version = cfg.gpu_ami_version if cfg.gpu_ami_family == "al2023-nvidia" else None
+    return {
+        "apiVersion": NODECLASS_API,
+        "kind": "EC2NodeClass",
+        "metadata": {"name": HEAD_NODE_CLASS},
+        "spec": {
+            "amiSelectorTerms": [{"alias": f"al2023@{version or 'latest'}"}],
+            "instanceProfile": instance_profile,
+            **_discovery(cluster_name),
+            "metadataOptions": _hardened_metadata(),
+            "blockDeviceMappings": [
+                {
+                    "deviceName": "/dev/xvda",
+                    "rootVolume": True,
+                    "ebs": {"volumeSize": "100Gi", "volumeType": "gp3", "encrypted": True,
+                            "deleteOnTermination": True},
+                }
+            ],
+            "tags": dict(tags),
+        },
+    }
+
+
+def _node_class_ref(name: str) -> dict[str, str]:
+    return {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": name}
+
+
+def _budgets(nodes: str) -> list[dict[str, Any]]:
+    return [{"nodes": nodes}]
+
+
+def nodepool(pool: GpuNodePoolConfig) -> dict[str, Any]:
+    """A GPU NodePool from config: catalogued instance types only, GPU taint, stable labels,
+    required GPU limit, and disruption that only ever removes empty nodes."""
+    types = instance_types(pool.family, pool.sizes)
+    gpu_model = next(iter(CATALOG[pool.family].values())).gpu_model
+    limits: dict[str, Any] = {"nvidia.com/gpu": pool.limits.gpus}
+    if pool.limits.cpu is not None:
+        limits["cpu"] = pool.limits.cpu
+    if pool.limits.memory_gib is not None:
+        limits["memory"] = f"{pool.limits.memory_gib}Gi"
+    return {
+        "apiVersion": NODEPOOL_API,
+        "kind": "NodePool",
+        "metadata": {"name": pool.name},
+        "spec": {
+            "weight": pool.weight,
+            "limits": limits,
+            "disruption": {
+                # Empty only: a node serving a model is never consolidated away.
+                "consolidationPolicy": "WhenEmpty",
+                "consolidateAfter": pool.consolidate_after,
+                "budgets": _budgets(pool.disruption_budget),
+            },
+            "template": {
+                "metadata": {
+                    "labels": {
+                        labels.NODE_CLASS_LABEL: labels.NODE_CLASS_GPU,
+                        labels.GPU_POOL_LABEL: pool.name,
+                        labels.GPU_MODEL_LABEL: gpu_model,
+                        labels.NVIDIA_GPU_PRESENT_LABEL: "true",
+                    }
+                },
+                "spec": {
+                    "nodeClassRef": _node_class_ref(GPU_NODE_CLASS),
+                    "expireAfter": pool.expire_after,
+                    "taints": [dict(labels.GPU_TAINT)],
+                    "requirements": [
+                        {
+                            "key": "node.kubernetes.io/instance-type",
+                            "operator": "In",
+                            "values": [t.name for t in types],
+                        },
+                        {
+                            "key": "karpenter.sh/capacity-type",
+                            "operator": "In",
+                            "values": list(pool.capacity_types),
+                        },
+                        {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]},
+                        {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]},
+                    ],
+                },
+            },
+        },
+    }
+
+
+def head_nodepool(cfg: KarpenterConfig) -> dict[str, Any]:
+    """Small on-demand CPU pool for Ray head pods; empty-only consolidation, since a head
+    restart restarts the Serve controller."""
+    return {
+        "apiVersion": NODEPOOL_API,
+        "kind": "NodePool",
+        "metadata": {"name": HEAD_POOL},
+        "spec": {
+            "weight": 10,
+            "limits": {"cpu": cfg.head_pool_cpu_limit},
+            "disruption": {
+                "consolidationPolicy": "WhenEmpty",
+                "consolidateAfter": "10m",
+                "budgets": _budgets("1"),
+            },
+            "template": {
+                "metadata": {"labels": {labels.NODE_CLASS_LABEL: labels.NODE_CLASS_RAY_HEAD}},
+                "spec": {
+                    "nodeClassRef": _node_class_ref(HEAD_NODE_CLASS),
+                    "expireAfter": "720h",
+                    "requirements": [
+                        {
+                            "key": "karpenter.k8s.aws/instance-family",
+                            "operator": "In",
+                            "values": list(cfg.head_pool_instance_families),
+                        },
+                        {
+                            "key": "karpenter.k8s.aws/instance-cpu",
+                            "operator": "In",
+                            "values": ["4", "8", "16"],
+                        },
+                        {"key": "karpenter.sh/capacity-type", "operator": "In",
+                         "values": ["on-demand"]},
+                        {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]},
+                        {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]},
+                    ],
+                },
+            },
+        },
+    }
+
+
+# ------------------------------------------------------------------------------ component
+class Karpenter(pulumi.ComponentResource):
+    """Karpenter for one cluster. Outputs: `queue_name`, `node_role_arn`, `controller` (the Helm
+    release), `node_pools` (name -> CustomResource), `node_classes`."""
+
+    def __init__(
+        self,
+        name: str,
+        cfg: KarpenterConfig,
+        pools: list[GpuNodePoolConfig],
+        cluster: Cluster,
+        cluster_name: str,
+        tags: dict[str, str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("llm-platform:aws:Karpenter", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        k8s_child = pulumi.ResourceOptions(parent=self, provider=cluster.provider)
+        account = aws.get_caller_identity_output().account_id
+        partition = aws.get_partition_output().partition
+        region = aws.get_region_output().region
+
+        # -- interruption queue, fed by EventBridge
+        queue = aws.sqs.Queue(
+            f"{name}-interruptions",
+            name=cluster_name,
+            message_retention_seconds=300,
+            sqs_managed_sse_enabled=True,
+            tags=tags,
+            opts=child,
+        )
+        rules = []
+        for rule_name, pattern in interruption_rules().items():
+            rule = aws.cloudwatch.EventRule(
+                f"{name}-{rule_name}",
+                description=f"Karpenter ({cluster_name}): {rule_name}",
+                event_pattern=json.dumps(pattern),
+                tags=tags,
+                opts=child,
+            )
+            aws.cloudwatch.EventTarget(
+                f"{name}-{rule_name}",
+                rule=rule.name,
+                arn=queue.arn,
+                target_id="KarpenterInterruptionQueue",
+                opts=child,
+            )
+            rules.append(rule)
+        queue_pol = aws.sqs.QueuePolicy(
+            f"{name}-interruptions",
+            queue_url=queue.url,
+            policy=pulumi.Output.all(queue.arn, *[r.arn for r in rules]).apply(
+                lambda a: json.dumps(queue_policy(a[0], list(a[1:])))
+            ),
+            opts=child,
+        )
+
+        # -- node identity: role, instance profile (handed to Karpenter), access entry
+        node_role = aws.iam.Role(
+            f"{name}-node",
+            assume_role_policy=json.dumps(ec2_trust_policy()),
+            tags=tags,
+            opts=child,
+        )
+        node_attachments = [
+            aws.iam.RolePolicyAttachment(
+                f"{name}-node-{p}",
+                role=node_role.name,
+                policy_arn=partition.apply(lambda part, p=p: f"arn:{part}:iam::aws:policy/{p}"),
+                opts=child,
+            )
+            for p in NODE_MANAGED_POLICIES
+        ]
+        profile = aws.iam.InstanceProfile(
+            f"{name}-node", role=node_role.name, tags=tags, opts=child
+        )
+        access = aws.eks.AccessEntry(
+            f"{name}-node",
+            cluster_name=cluster.name,
+            principal_arn=node_role.arn,
+            type="EC2_LINUX",
+            tags=tags,
+            opts=child,
+        )
+
+        # -- controller identity (Pod Identity)
+        controller_role = aws.iam.Role(
+            f"{name}-controller",
+            assume_role_policy=account.apply(lambda a: json.dumps(pod_identity_trust_policy(a))),
+            tags=tags,
+            opts=child,
+        )
+        controller_pol = aws.iam.RolePolicy(
+            f"{name}-controller",
+            role=controller_role.id,
+            policy=pulumi.Output.all(
+                partition, region, account, queue.arn, node_role.arn, profile.arn
+            ).apply(
+                lambda a: json.dumps(
+                    controller_policy(
+                        partition=a[0],
+                        region=a[1],
+                        account=a[2],
+                        cluster_name=cluster_name,
+                        queue_arn=a[3],
+                        node_role_arn=a[4],
+                        instance_profile_arn=a[5],
+                    )
+                )
+            ),
+            opts=child,
+        )
+        identity = aws.eks.PodIdentityAssociation(
+            f"{name}-controller",
+            cluster_name=cluster.name,
+            namespace=NAMESPACE,
+            service_account=SERVICE_ACCOUNT,
+            role_arn=controller_role.arn,
+            tags=tags,
+            opts=child,
+        )
+
+        # -- charts: CRDs first, then the controller (which skips its bundled CRDs)
+        crd_chart = versions.KARPENTER_CRD_CHART
+        crds = k8s.helm.v3.Release(
+            f"{name}-crd",
+            name="karpenter-crd",
+            chart=crd_chart.chart,
+            version=crd_chart.version,
+            namespace=NAMESPACE,
+            opts=pulumi.ResourceOptions.merge(
+                k8s_child, pulumi.ResourceOptions(depends_on=[cluster.node_group])
+            ),
+        )
+        chart = versions.KARPENTER_CHART
+        self.controller = k8s.helm.v3.Release(
+            f"{name}-controller",
+            name="karpenter",
+            chart=chart.chart,
+            version=chart.version,
+            namespace=NAMESPACE,
+            skip_crds=True,
+            values=queue.name.apply(lambda q: controller_values(cluster_name, q)),
+            opts=pulumi.ResourceOptions.merge(
+                k8s_child,
+                pulumi.ResourceOptions(
+                    depends_on=[
+                        crds, cluster.node_group, identity, controller_pol, queue_pol
+                    ]
+                ),
+            ),
+        )
+
+        # -- node classes and pools; each layer depends on the one it must outlive
+        self.node_classes: dict[str, k8s.apiextensions.CustomResource] = {}
+        builders = {GPU_NODE_CLASS: gpu_node_class, HEAD_NODE_CLASS: head_node_class}
+        for cls_name, build in builders.items():
+            obj = profile.name.apply(lambda p, build=build: build(cfg, cluster_name, p, tags))
+            self.node_classes[cls_name] = k8s.apiextensions.CustomResource(
+                f"{name}-nodeclass-{cls_name}",
+                api_version=NODECLASS_API,
+                kind="EC2NodeClass",
+                metadata={"name": cls_name},
+                spec=obj.apply(lambda o: o["spec"]),
+                opts=pulumi.ResourceOptions.merge(
+                    k8s_child,
+                    pulumi.ResourceOptions(
+                        depends_on=[self.controller, access, *node_attachments],
+                        custom_timeouts=pulumi.CustomTimeouts(delete=DRAIN_TIMEOUT),
+                    ),
+                ),
+            )
+        self.node_pools: dict[str, k8s.apiextensions.CustomResource] = {}
+        for obj, cls_name in [(nodepool(p), GPU_NODE_CLASS) for p in pools] + [
+            (head_nodepool(cfg), HEAD_NODE_CLASS)
+        ]:
+            pool_name = obj["metadata"]["name"]
+            self.node_pools[pool_name] = k8s.apiextensions.CustomResource(
+                f"{name}-nodepool-{pool_name}",
+                api_version=obj["apiVersion"],
+                kind=obj["kind"],
+                metadata=obj["metadata"],
+                spec=obj["spec"],
+                opts=pulumi.ResourceOptions.merge(
+                    k8s_child,
+                    pulumi.ResourceOptions(
+                        depends_on=[self.node_classes[cls_name], self.controller],
+                        custom_timeouts=pulumi.CustomTimeouts(delete=DRAIN_TIMEOUT),
+                    ),
+                ),
+            )
+
+        self.queue_name = queue.name
+        self.node_role_arn = node_role.arn
+        self.register_outputs({"queueName": queue.name, "nodeRoleArn": node_role.arn})
