@@ -1,0 +1,195 @@
+"""The Ray Serve application: Ray Serve LLM's OpenAI ingress plus auth and alias routing.
+
+`build_app` is the import path named in the Serve config (see serve_config.py). It builds one
+`LLMServer` deployment per model with `ray.serve.llm.build_llm_deployment` and one ingress
+deployment: `GatewayIngress`, a subclass of Ray's `OpenAiIngress`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from ray import serve
+from ray.llm._internal.serve.core.configs.openai_api_models import (
+    ModelCard,
+    ModelList,
+    to_model_metadata,
+)
+from ray.llm._internal.serve.core.ingress.ingress import init as init_ingress_app
+from ray.serve.deployment import Application
+from ray.serve.exceptions import BackPressureError
+from ray.serve.llm import LLMConfig, build_llm_deployment
+from ray.serve.llm.ingress import OpenAiIngress, make_fastapi_ingress
+from starlette.responses import JSONResponse, Response
+
+from serve_app.auth import ApiKey, KeyChecker, load_keys
+from serve_app.config import ModelSpec, ServingConfig
+from serve_app.errors import openai_error
+from serve_app.middleware import HEALTH_PATH, ApiKeyMiddleware
+from serve_app.routing import AliasTable
+
+logger = logging.getLogger("ray.serve")
+
+
+def llm_config(spec: ModelSpec, cfg: ServingConfig) -> LLMConfig:
+    """Translate one ModelSpec into Ray Serve LLM's LLMConfig."""
+    engine = dict(spec.engine_args)
+    auto = spec.autoscaling
+    kwargs: dict[str, Any] = {
+        "model_loading_config": {"model_id": spec.id, "model_source": spec.source},
+        "engine_kwargs": engine,
+        "deployment_config": {
+            "autoscaling_config": {
+                "min_replicas": auto.min_replicas,
+                "max_replicas": auto.max_replicas,
+                "initial_replicas": max(auto.min_replicas, 1),
+                "target_ongoing_requests": auto.target_ongoing_requests,
+                "upscale_delay_s": auto.upscale_delay_s,
+                "downscale_delay_s": auto.downscale_delay_s,
+            },
+            "max_ongoing_requests": spec.max_ongoing_requests,
+            "max_queued_requests": spec.max_queued_requests,
+        },
+    }
+    if cfg.env:
+        kwargs["runtime_env"] = {"env_vars": dict(cfg.env)}
+    acc = spec.accelerator
+    if acc.gpus_per_replica == 0:
+        kwargs["accelerator_config"] = {"kind": "cpu"}
+        kwargs["placement_group_config"] = {"bundles": [{"CPU": acc.cpus_per_replica}]}
+    else:
+        engine.setdefault("tensor_parallel_size", acc.gpus_per_replica)
+        kwargs["placement_group_config"] = {
+            "bundle_per_worker": {"GPU": 1, "CPU": acc.cpus_per_replica}
+        }
+        if acc.accelerator_type:
+            kwargs["accelerator_type"] = acc.accelerator_type
+    if spec.task == "embed":
+        engine.setdefault("runner", "pooling")
+        engine.setdefault("convert", "embed")
+    return LLMConfig(**kwargs)
+
+
+class GatewayIngress(OpenAiIngress):
+    """OpenAI ingress that enforces per-key model permissions and resolves aliases."""
+
+    def __init__(self, llm_deployments: dict, model_cards: dict, *, serving: dict, **kwargs: Any):
+        super().__init__(llm_deployments, model_cards, **kwargs)
+        self._cfg = ServingConfig.model_validate(serving)
+        self._aliases = AliasTable.from_config(self._cfg)
+        self._names = set(self._cfg.public_names())
+        self._checker = KeyChecker([], self._cfg.auth.allowed_models)
+        if self._cfg.auth.enabled and not load_keys(self._cfg.auth):
+            logger.warning("auth is enabled but no API keys are configured: all calls get 401")
+
+    @staticmethod
+    def _key(request: Request | None) -> ApiKey | None:
+        return None if request is None else request.scope.get("state", {}).get("api_key")
+
+    def _route(self, body: Any, request: Request | None) -> Any:
+        """Check permissions and resolve aliases; return the body to send, or an error."""
+        name = body.model
+        if not name:
+            return openai_error(400, "`model` is required", param="model")
+        key = self._key(request)
+        if name not in self._names or (key is not None and not self._checker.may_use(key, name)):
+            return openai_error(
+                404,
+                f"The model `{name}` does not exist or you do not have access to it.",
+                param="model",
+                code="model_not_found",
+            )
+        if name not in self._aliases:
+            return body
+        # Stable per caller: the `user` field if given, else the API key.
+        caller = getattr(body, "user", None) or (key.name if key else "anonymous")
+        return body.model_copy(update={"model": self._aliases.resolve(name, caller)})
+
+    async def _process_llm_request(
+        self, body: Any, call_method: str, raw_request: Request | None = None
+    ) -> Response:
+        routed = self._route(body, raw_request)
+        if isinstance(routed, Response):
+            return routed
+        try:
+            return await super()._process_llm_request(routed, call_method, raw_request)
+        except BackPressureError:
+            # The model's bounded queue is full: tell the client to back off and retry.
+            return openai_error(
+                503, f"Model `{routed.model}` is overloaded; retry later.", code="overloaded"
+            )
+
+    async def embeddings(self, body: Any, request: Request) -> Response:
+        routed = self._route(body, request)
+        if isinstance(routed, Response):
+            return routed
+        try:
+            return await super().embeddings(routed, request)
+        except BackPressureError:
+            return openai_error(503, f"Model `{routed.model}` is overloaded; retry later.")
+
+    def _alias_card(self, name: str) -> ModelCard:
+        return ModelCard(
+            id=name,
+            object="model",
+            owned_by="llm-platform",
+            permission=[],
+            metadata={"alias_of": list(self._aliases.targets(name))},
+        )
+
+    async def models(self, request: Request) -> ModelList:  # type: ignore[override]
+        key = self._key(request)
+        cards = [
+            self._model_cards[n] if n in self._model_cards else self._alias_card(n)
+            for n in self._cfg.public_names()
+            if key is None or self._checker.may_use(key, n)
+        ]
+        return ModelList(data=cards)
+
+    async def model_data(self, model: str, request: Request) -> Any:  # type: ignore[override]
+        key = self._key(request)
+        if model not in self._names or (key is not None and not self._checker.may_use(key, model)):
+            return openai_error(404, f"The model `{model}` does not exist.", code="model_not_found")
+        return self._model_cards.get(model) or self._alias_card(model)
+
+
+def _fastapi_app(cfg: ServingConfig) -> FastAPI:
+    app = init_ingress_app()
+
+    @app.get(HEALTH_PATH, include_in_schema=False)
+    async def health() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    if cfg.auth.enabled:
+        # Added last so it runs first: nothing is parsed before the key is checked.
+        app.add_middleware(ApiKeyMiddleware, auth=cfg.auth)
+    return app
+
+
+def build_app(args: dict[str, Any]) -> Application:
+    """Serve application builder: `args` is a ServingConfig dump (camelCase)."""
+    cfg = ServingConfig.model_validate(args)
+    configs = {m.id: llm_config(m, cfg) for m in cfg.models}
+    deployments = {mid: build_llm_deployment(c) for mid, c in configs.items()}
+    cards = {mid: to_model_metadata(mid, c) for mid, c in configs.items()}
+    ing = cfg.ingress
+    options = {
+        "name": "GatewayIngress",
+        "autoscaling_config": {
+            "min_replicas": ing.min_replicas,
+            "max_replicas": ing.max_replicas,
+            "initial_replicas": ing.min_replicas,
+            "target_ongoing_requests": ing.target_ongoing_requests,
+        },
+        "max_ongoing_requests": ing.max_ongoing_requests,
+        "max_queued_requests": ing.max_queued_requests,
+        "ray_actor_options": {"num_cpus": ing.cpus_per_replica},
+    }
+    ingress_cls = make_fastapi_ingress(GatewayIngress, app=_fastapi_app(cfg))
+    return serve.deployment(ingress_cls, **options).bind(
+        llm_deployments=deployments,
+        model_cards=cards,
+        serving=cfg.model_dump(mode="json", by_alias=True),
+    )

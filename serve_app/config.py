@@ -1,0 +1,239 @@
+"""Typed serving configuration: the single source of truth for what the platform serves.
+
+Imports only the standard library and pydantic: the Pulumi program imports this module on
+machines where Ray is not installed. API keys are never part of this model; they are read at
+runtime from an environment variable or a mounted file (see `serve_app.auth`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+import pydantic
+from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+# Model and alias names travel in JSON bodies and in Ray deployment names.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+_ENV_VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SECRET_NAME_RE = re.compile(r"(^|_)(API_?KEYS?|KEYS?|TOKENS?|SECRETS?|PASSWORDS?)($|_)")
+
+
+class StrictModel(pydantic.BaseModel):
+    """Base for every config model: unknown keys are errors, keys are camelCase."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        frozen=True,
+    )
+
+
+class Autoscaling(StrictModel):
+    min_replicas: int = Field(1, ge=0, le=1000)
+    max_replicas: int = Field(1, ge=1, le=1000)
+    # Ray Serve LLM's own default is 1e9, which never scales up: always set a real value.
+    target_ongoing_requests: float = Field(4.0, gt=0, le=10_000)
+    upscale_delay_s: float = Field(30.0, ge=0, le=3600)
+    downscale_delay_s: float = Field(600.0, ge=0, le=86_400)
+    # Scale to zero frees a GPU but makes the next request wait for a cold start:
+    # it must be asked for explicitly.
+    allow_scale_to_zero: bool = False
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> Autoscaling:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"minReplicas ({self.min_replicas}) must be <= maxReplicas ({self.max_replicas})"
+            )
+        if self.min_replicas == 0 and not self.allow_scale_to_zero:
+            raise ValueError("minReplicas 0 (scale to zero) requires allowScaleToZero: true")
+        return self
+
+
+class Accelerator(StrictModel):
+    """What one replica of a model needs. gpusPerReplica 0 means CPU (local mode)."""
+
+    gpus_per_replica: int = Field(1, ge=0, le=8)
+    # Ray accelerator type label, e.g. "L4" or "A10G"; None lets Ray pick any GPU node.
+    accelerator_type: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    cpus_per_replica: float = Field(1.0, gt=0, le=256)
+
+
+class ModelSpec(StrictModel):
+    id: Name
+    # Hugging Face repo id, local directory or object-store URI the engine loads from.
+    source: str = Field(min_length=1, max_length=1024)
+    task: Literal["generate", "embed"] = "generate"
+    # Passed verbatim to vLLM (snake_case keys, as vLLM names them).
+    engine_args: dict[str, Any] = Field(default_factory=dict)
+    accelerator: Accelerator = Field(default_factory=Accelerator)
+    autoscaling: Autoscaling = Field(default_factory=Autoscaling)
+    # Per-replica cap of requests in flight; more are queued at the caller.
+    max_ongoing_requests: int = Field(64, ge=1, le=100_000)
+    # Bounded queue: past it callers get 503 instead of waiting forever.
+    max_queued_requests: int = Field(256, ge=1, le=1_000_000)
+
+    @field_validator("engine_args")
+    @classmethod
+    def _engine_args_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            if key in ("model", "served_model_name"):
+                raise ValueError(f"engineArgs.{key} is set from the model's id/source; remove it")
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", key):
+                raise ValueError(f"engineArgs key {key!r} must be a snake_case vLLM argument")
+        return value
+
+    @model_validator(mode="after")
+    def _check_target_vs_cap(self) -> ModelSpec:
+        if self.autoscaling.target_ongoing_requests > self.max_ongoing_requests:
+            raise ValueError(
+                f"autoscaling.targetOngoingRequests ({self.autoscaling.target_ongoing_requests})"
+                f" must be <= maxOngoingRequests ({self.max_ongoing_requests}),"
+                " else replicas never look busy enough to scale up"
+            )
+        return self
+
+
+class AliasTarget(StrictModel):
+    model: Name
+    weight: float = Field(gt=0, le=1_000_000)
+
+
+class Alias(StrictModel):
+    """A public name that splits traffic between models, e.g. chat -> 90% a, 10% a-v2."""
+
+    name: Name
+    targets: list[AliasTarget] = Field(min_length=1, max_length=16)
+
+    @field_validator("targets")
+    @classmethod
+    def _unique_targets(cls, value: list[AliasTarget]) -> list[AliasTarget]:
+        seen: set[str] = set()
+        for i, target in enumerate(value):
+            if target.model in seen:
+                raise ValueError(f"targets[{i}].model {target.model!r} is listed twice")
+            seen.add(target.model)
+        return value
+
+
+class AuthConfig(StrictModel):
+    enabled: bool = True
+    # Comma-separated keys, each `KEY` or `NAME:KEY` (the name is used for allowedModels).
+    keys_env_var: str = "LLM_PLATFORM_API_KEYS"
+    # Mounted secret file: one `KEY` or `NAME:KEY` per line, '#' comments allowed.
+    keys_file: str | None = Field(None, min_length=1)
+    # Key name -> models/aliases that key may call. Keys not listed may call everything.
+    allowed_models: dict[Name, list[Name]] = Field(default_factory=dict)
+
+    @field_validator("keys_env_var")
+    @classmethod
+    def _env_var_name(cls, value: str) -> str:
+        if not _ENV_VAR_RE.fullmatch(value):
+            raise ValueError(f"{value!r} is not a valid environment variable name")
+        return value
+
+
+class IngressConfig(StrictModel):
+    """The routing/auth layer in front of the model servers."""
+
+    min_replicas: int = Field(1, ge=1, le=100)
+    max_replicas: int = Field(2, ge=1, le=100)
+    target_ongoing_requests: float = Field(64.0, gt=0, le=100_000)
+    max_ongoing_requests: int = Field(1000, ge=1, le=100_000)
+    max_queued_requests: int = Field(2000, ge=1, le=1_000_000)
+    cpus_per_replica: float = Field(1.0, ge=0, le=64)
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> IngressConfig:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"minReplicas ({self.min_replicas}) must be <= maxReplicas ({self.max_replicas})"
+            )
+        return self
+
+
+class ServingConfig(StrictModel):
+    app_name: Name = "llm-platform"
+    route_prefix: str = Field("/", pattern=r"^/([A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*)?$")
+    models: list[ModelSpec] = Field(min_length=1, max_length=64)
+    aliases: list[Alias] = Field(default_factory=list, max_length=64)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    ingress: IngressConfig = Field(default_factory=IngressConfig)
+    # Extra environment for every replica (e.g. HF_HUB_OFFLINE). Not for secrets.
+    env: dict[str, str] = Field(default_factory=dict)
+
+    # Cross-references are checked in field validators of the later fields, so that each
+    # error is reported on the field that holds the bad value.
+    @field_validator("models")
+    @classmethod
+    def _unique_models(cls, value: list[ModelSpec]) -> list[ModelSpec]:
+        seen: set[str] = set()
+        for i, model in enumerate(value):
+            if model.id in seen:
+                raise ValueError(f"models[{i}].id {model.id!r} is used by an earlier model")
+            seen.add(model.id)
+        return value
+
+    @field_validator("aliases")
+    @classmethod
+    def _check_aliases(cls, value: list[Alias], info: pydantic.ValidationInfo) -> list[Alias]:
+        models = info.data.get("models")
+        if models is None:  # models itself failed validation; its error is reported.
+            return value
+        tasks = {m.id: m.task for m in models}
+        seen: set[str] = set()
+        for i, alias in enumerate(value):
+            if alias.name in tasks:
+                raise ValueError(f"aliases[{i}].name {alias.name!r} clashes with a model id")
+            if alias.name in seen:
+                raise ValueError(f"aliases[{i}].name {alias.name!r} is used by an earlier alias")
+            seen.add(alias.name)
+            for j, target in enumerate(alias.targets):
+                if target.model not in tasks:
+                    raise ValueError(
+                        f"aliases[{i}].targets[{j}].model {target.model!r} is not a configured"
+                        f" model (configured: {', '.join(sorted(tasks))})"
+                    )
+            if len({tasks[t.model] for t in alias.targets}) > 1:
+                raise ValueError(f"aliases[{i}] mixes generate and embed models")
+        return value
+
+    @field_validator("auth")
+    @classmethod
+    def _check_allowed_models(cls, value: AuthConfig, info: pydantic.ValidationInfo) -> AuthConfig:
+        models, aliases = info.data.get("models"), info.data.get("aliases")
+        if models is None or aliases is None:
+            return value
+        known = {m.id for m in models} | {a.name for a in aliases}
+        for key_name, names in value.allowed_models.items():
+            for j, name in enumerate(names):
+                if name not in known:
+                    raise ValueError(
+                        f"allowedModels.{key_name}[{j}] {name!r} is not a configured model or"
+                        " alias"
+                    )
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _check_env(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not _ENV_VAR_RE.fullmatch(key):
+                raise ValueError(f"env key {key!r} is not a valid environment variable name")
+            if _SECRET_NAME_RE.search(key.upper()):
+                raise ValueError(f"env key {key!r} looks like a secret; mount secrets instead")
+        return value
+
+    def model(self, model_id: str) -> ModelSpec:
+        for model in self.models:
+            if model.id == model_id:
+                return model
+        raise KeyError(model_id)
+
+    def public_names(self) -> list[str]:
+        """Every name a client may put in `model`: model ids, then aliases."""
+        return [m.id for m in self.models] + [a.name for a in self.aliases]

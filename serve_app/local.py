@@ -1,0 +1,148 @@
+"""Local mode: serve the production application on this machine's CPU.
+
+    PORT=8000 LLM_PLATFORM_API_KEYS=k1,name:k2 python -m serve_app.local
+
+Generates the two tiny models (reused if present), starts a local Ray, deploys the
+applications from `serve_applications(local_serving_config())` and waits until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import secrets
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from serve_app.config import ServingConfig
+from serve_app.serve_config import serve_applications
+from serve_app.tiny_model import MODELS_DIR, ensure_tiny_model
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# The CPU engine's KV cache is CPU memory: give each tiny model a small fixed budget.
+LOCAL_ENGINE_ARGS: dict[str, Any] = {
+    "max_model_len": 512,
+    "kv_cache_memory_bytes": 256 * 1024 * 1024,
+    "dtype": "float32",
+}
+
+
+def local_serving_config(models_dir: Path = MODELS_DIR, **overrides: Any) -> ServingConfig:
+    """tiny-chat and tiny-chat-v2 on CPU, alias `chat` 90/10."""
+    models = []
+    for name, seed in (("tiny-chat", 1), ("tiny-chat-v2", 2)):
+        models.append(
+            {
+                "id": name,
+                "source": str(ensure_tiny_model(name, seed, models_dir)),
+                "engineArgs": LOCAL_ENGINE_ARGS,
+                "accelerator": {"gpusPerReplica": 0, "cpusPerReplica": 1},
+                "autoscaling": {"minReplicas": 1, "maxReplicas": 1, "targetOngoingRequests": 16},
+                "maxOngoingRequests": 64,
+                "maxQueuedRequests": 64,
+            }
+        )
+    data: dict[str, Any] = {
+        "models": models,
+        "aliases": [
+            {
+                "name": "chat",
+                "targets": [
+                    {"model": "tiny-chat", "weight": 90},
+                    {"model": "tiny-chat-v2", "weight": 10},
+                ],
+            }
+        ],
+        "ingress": {"minReplicas": 1, "maxReplicas": 1, "cpusPerReplica": 1},
+    }
+    data.update(overrides)
+    return ServingConfig.model_validate(data)
+
+
+def _import_attr(path: str) -> Any:
+    module, _, attr = path.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def deploy(cfg: ServingConfig, port: int) -> None:
+    """Start Ray + Serve on 127.0.0.1:port and deploy every application of `cfg`."""
+    import ray
+    from ray import serve
+
+    # Replicas import serve_app: make the repo importable in every Ray worker.
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p
+    )
+    # Logical CPUs, not cores: ingress, each LLMServer and its placement-group bundle each
+    # hold one, and the engines share the real cores anyway.
+    ray.init(
+        num_cpus=int(os.environ.get("LLM_PLATFORM_RAY_CPUS", "8")),
+        include_dashboard=False,
+        runtime_env={"env_vars": dict(cfg.env)} if cfg.env else None,
+    )
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    for app in serve_applications(cfg):
+        builder = _import_attr(app["import_path"])
+        serve.run(builder(app["args"]), name=app["name"], route_prefix=app["route_prefix"])
+
+
+def _keys_from_env(cfg: ServingConfig) -> tuple[str, bool]:
+    """The key to show in the example curl line, and whether it was generated."""
+    raw = os.environ.get(cfg.auth.keys_env_var, "").strip()
+    if raw:
+        first = raw.split(",")[0].strip()
+        return first.partition(":")[2] or first, False
+    key = "sk-dev-" + secrets.token_urlsafe(24)
+    os.environ[cfg.auth.keys_env_var] = key  # replicas inherit it
+    return key, True
+
+
+def main() -> int:
+    port = int(os.environ.get("PORT", "8000"))
+    cfg = local_serving_config()
+    key, generated = _keys_from_env(cfg)
+
+    def _stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    started = time.monotonic()
+    try:
+        deploy(cfg, port)
+        base = f"http://127.0.0.1:{port}"
+        if generated:
+            print(f"Generated development API key: {key}")
+        print(
+            f"curl {base}/v1/chat/completions -H 'Authorization: Bearer {key}'"
+            " -H 'Content-Type: application/json'"
+            """ -d '{"model": "chat", "messages": [{"role": "user", "content": "Hi"}],"""
+            """ "max_tokens": 16}'"""
+        )
+        print(f"READY {base} models={','.join(cfg.public_names())}"
+              f" in {time.monotonic() - started:.0f}s (Ctrl-C to stop)", flush=True)
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("Stopping Serve and Ray...", flush=True)
+    finally:
+        _shutdown()
+    return 0
+
+
+def _shutdown() -> None:
+    try:
+        import ray
+        from ray import serve
+
+        if ray.is_initialized():
+            serve.shutdown()
+            ray.shutdown()
+    except Exception as exc:  # best effort on the way out
+        print(f"shutdown: {exc}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""API-key check as a pure ASGI middleware: cheap, and runs before any body parsing."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from serve_app.auth import KeyChecker, load_keys
+from serve_app.config import AuthConfig
+from serve_app.errors import error_body
+
+HEALTH_PATH = "/health"
+# Served without a key: liveness probes must not need secrets.
+OPEN_PATHS = frozenset({HEALTH_PATH, "/-/healthz", "/-/routes"})
+logger = logging.getLogger("ray.serve")
+
+_UNAUTHORIZED = json.dumps(
+    error_body(401, "Missing or invalid API key.", code="invalid_api_key")
+).encode()
+
+
+class ApiKeyMiddleware:
+    def __init__(self, app: Any, auth: AuthConfig) -> None:
+        self.app = app
+        self._auth = auth
+        self._checker: KeyChecker | None = None
+
+    def _get_checker(self) -> KeyChecker:
+        # Keys are read in the serving process (env var / mounted file), never at build time.
+        if self._checker is None:
+            self._checker = KeyChecker(load_keys(self._auth), self._auth.allowed_models)
+        return self._checker
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"].rstrip("/") in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        header = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                header = value.decode("latin-1")
+                break
+        key = self._get_checker().identify(header)
+        if key is None:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 401,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"www-authenticate", b"Bearer"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": _UNAUTHORIZED})
+            return
+        scope.setdefault("state", {})["api_key"] = key
+        await self.app(scope, receive, send)
