@@ -76,7 +76,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
         urn = f"urn:pulumi:{stack}::{project}::{qualified}::{args.name}-eksCluster"
         cid = placeholder(args.name, "eks-cluster-id")
         self.monitor.resources[urn] = MockMonitor.ResourceRegistration(
-            urn, cid, _eks_cluster_state(args.name)
+            urn, cid, _eks_cluster_state(args.name, args.inputs.get("name"))
         )
         ref = {rpc._special_sig_key: rpc._special_resource_sig, "urn": urn, "id": cid}
         return {
@@ -109,9 +109,10 @@ class PlatformMocks(pulumi.runtime.Mocks):
         raise NotImplementedError(f"the offline render has no answer for invoke {token}")
 
 
-def _eks_cluster_state(name: str) -> dict[str, Any]:
+def _eks_cluster_state(name: str, cluster_name: str | None = None) -> dict[str, Any]:
+    # pulumi-eks names the EKS cluster after its `name` input when one is given.
     return {
-        "name": placeholder(name, "cluster-name"),
+        "name": cluster_name or placeholder(name, "cluster-name"),
         "arn": _arn("aws:eks", f"cluster/{name}"),
         "endpoint": placeholder(name, "endpoint"),
         "certificateAuthority": {"data": placeholder(name, "ca-data")},
