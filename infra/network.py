@@ -69,7 +69,7 @@ def flow_log_policy(log_group_arn: str) -> dict[str, Any]:
                     "logs:PutLogEvents",
                     "logs:DescribeLogStreams",
                 ],
-                "Resource": [log_group_arn, f"{log_group_arn}:*"],
+                "Resource": [log_group_arn, f"{log_group_arn}:log-stream:*"],
             }
         ],
     }
