@@ -2,6 +2,8 @@
 
     PORT=8000 LLM_PLATFORM_API_KEYS=k1,name:k2 python -m serve_app.local
 
+LLM_PLATFORM_SERVING_FILE=cfg.json serves another ServingConfig (tests, benchmark designs).
+
 Generates the two tiny models (reused if present), starts a local Ray, deploys the
 applications from `serve_applications(local_serving_config())` and waits until Ctrl-C.
 """
@@ -100,9 +102,17 @@ def _keys_from_env(cfg: ServingConfig) -> tuple[str, bool]:
     return key, True
 
 
+def load_local_config() -> ServingConfig:
+    """LLM_PLATFORM_SERVING_FILE (a ServingConfig as JSON) if set, else the tiny-model config."""
+    path = os.environ.get("LLM_PLATFORM_SERVING_FILE")
+    if path:
+        return ServingConfig.model_validate_json(Path(path).read_text())
+    return local_serving_config()
+
+
 def main() -> int:
     port = int(os.environ.get("PORT", "8000"))
-    cfg = local_serving_config()
+    cfg = load_local_config()
     key, generated = _keys_from_env(cfg)
 
     def _stop(signum: int, frame: Any) -> None:
