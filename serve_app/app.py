@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 
 from serve_app.auth import ApiKey, KeyChecker, load_keys
 from serve_app.config import ModelSpec, ServingConfig
-from serve_app.errors import openai_error
+from serve_app.errors import install_error_handlers, openai_error
 from serve_app.middleware import HEALTH_PATH, ApiKeyMiddleware
 from serve_app.routing import AliasTable
 
@@ -157,6 +157,7 @@ class GatewayIngress(OpenAiIngress):
 
 def _fastapi_app(cfg: ServingConfig) -> FastAPI:
     app = init_ingress_app()
+    install_error_handlers(app)
 
     @app.get(HEALTH_PATH, include_in_schema=False)
     async def health() -> JSONResponse:

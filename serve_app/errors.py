@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from ray.llm._internal.serve.core.configs.openai_api_models import OpenAIHTTPException
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 _TYPES = {
@@ -29,3 +33,32 @@ def openai_error(
     status: int, message: str, *, param: str | None = None, code: str | None = None
 ) -> JSONResponse:
     return JSONResponse(error_body(status, message, param=param, code=code), status_code=status)
+
+
+def _validation_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
+    first = exc.errors()[0] if exc.errors() else {}
+    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    where = ".".join(loc)
+    msg = first.get("msg", "invalid request")
+    message = f"Invalid request: {msg}" + (f" (at `{where}`)" if where else "")
+    return openai_error(400, message, param=where or None, code="invalid_parameter")
+
+
+def _http_handler(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    return openai_error(exc.status_code, str(exc.detail))
+
+
+def _openai_handler(request: Request, exc: OpenAIHTTPException) -> JSONResponse:
+    # Ray's default handler wraps the engine's message in internal details; keep it clean.
+    return openai_error(exc.status_code, exc.message)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """OpenAI error JSON for malformed bodies, bad params, unknown paths and engine errors.
+
+    Ray's own validation handler returns 500 when the invalid input is raw bytes (bad JSON);
+    these handlers run first (FastAPI's exception middleware is innermost).
+    """
+    app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_handler)
+    app.add_exception_handler(OpenAIHTTPException, _openai_handler)
