@@ -144,9 +144,10 @@ def write(rendered: Rendered, out: Path, serving_models: list[str] | None = None
     (target / "helm").mkdir()
     (target / "aws").mkdir()
 
-    for i, obj in enumerate(rendered.kubernetes_objects()):
+    # Names, not registration order (which is concurrent), so that renders diff cleanly.
+    for obj in rendered.kubernetes_objects():
         meta = obj.get("metadata") or {}
-        name = _slug(f"{i:03d}-{obj['kind']}-{meta.get('namespace', '')}-{meta.get('name', '')}")
+        name = _slug(f"{obj['kind']}-{meta.get('namespace', '')}-{meta.get('name', '')}")
         (target / "kubernetes" / f"{name}.yaml").write_text(yaml.safe_dump(obj, sort_keys=False))
     for r in rendered.helm_releases():
         (target / "helm" / f"{_slug(r.name)}.yaml").write_text(
@@ -182,6 +183,7 @@ def summarize(rendered: Rendered, serving_models: list[str] | None = None) -> di
             "limits": obj["spec"].get("limits", {}),
             "weight": obj["spec"].get("weight"),
         })
+    pools.sort(key=lambda p: (-(p["weight"] or 0), p["name"]))
     return {
         "stack": rendered.stack,
         "resources": len(rendered.resources),

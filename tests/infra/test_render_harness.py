@@ -90,3 +90,12 @@ def test_render_cli_reports_a_bad_stack_clearly(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert out.stderr.strip() == "error: no stack file Pulumi.nosuch.yaml"
     assert "Traceback" not in out.stderr
+
+
+def test_render_is_deterministic(rendered: Callable[[str], Rendered], tmp_path: Path) -> None:
+    """Two renders write the same files, so a PR's render diff shows only real changes."""
+    a = write(rendered("dev"), tmp_path / "a")
+    b = write(render_stack("dev"), tmp_path / "b")
+    files_a = {p.relative_to(a): p.read_text() for p in a.rglob("*") if p.is_file()}
+    files_b = {p.relative_to(b): p.read_text() for p in b.rglob("*") if p.is_file()}
+    assert files_a == files_b
