@@ -33,8 +33,8 @@ from serve_app.routing import AliasTable
 logger = logging.getLogger("ray.serve")
 
 
-def llm_config(spec: ModelSpec, cfg: ServingConfig) -> LLMConfig:
-    """Translate one ModelSpec into Ray Serve LLM's LLMConfig."""
+def llm_config(spec: ModelSpec, cfg: ServingConfig, **extra: Any) -> LLMConfig:
+    """Translate one ModelSpec into Ray Serve LLM's LLMConfig (`extra`: more LLMConfig args)."""
     engine = dict(spec.engine_args)
     auto = spec.autoscaling
     kwargs: dict[str, Any] = {
@@ -69,7 +69,7 @@ def llm_config(spec: ModelSpec, cfg: ServingConfig) -> LLMConfig:
     if spec.task == "embed":
         engine.setdefault("runner", "pooling")
         engine.setdefault("convert", "embed")
-    return LLMConfig(**kwargs)
+    return LLMConfig(**kwargs, **extra)
 
 
 class GatewayIngress(OpenAiIngress):

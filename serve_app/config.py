@@ -159,6 +159,14 @@ class IngressConfig(StrictModel):
 class ServingConfig(StrictModel):
     app_name: Name = "llm-platform"
     route_prefix: str = Field("/", pattern=r"^/([A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*)?$")
+    # ingress: one endpoint for every model and alias (GatewayIngress routes by `model`).
+    # direct: one application per model at <routePrefix>/<model id>; each replica serves HTTP
+    #   itself behind Ray's HAProxy (Ray's direct streaming), keys checked in the replica.
+    #   Fastest, but no aliases and one base URL per model. See docs/performance.md.
+    gateway: Literal["ingress", "direct"] = "ingress"
+    # Ray Serve's RAY_SERVE_THROUGHPUT_OPTIMIZED + HAProxy ingress (cluster-wide env flags,
+    # see serve_config.cluster_env). HAProxy binds all interfaces.
+    throughput_optimized: bool = False
     models: list[ModelSpec] = Field(min_length=1, max_length=64)
     aliases: list[Alias] = Field(default_factory=list, max_length=64)
     auth: AuthConfig = Field(default_factory=AuthConfig)
@@ -217,6 +225,15 @@ class ServingConfig(StrictModel):
                         " alias"
                     )
         return value
+
+    @model_validator(mode="after")
+    def _check_gateway(self) -> ServingConfig:
+        if self.gateway == "direct":
+            if self.aliases:
+                raise ValueError("aliases need gateway: ingress (direct has no routing layer)")
+            if not self.throughput_optimized:
+                raise ValueError("gateway: direct needs throughputOptimized: true (HAProxy)")
+        return self
 
     @field_validator("env")
     @classmethod

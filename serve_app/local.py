@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from serve_app.config import ServingConfig
-from serve_app.serve_config import serve_applications
+from serve_app.serve_config import cluster_env, serve_applications
 from serve_app.tiny_model import MODELS_DIR, ensure_tiny_model
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -71,6 +71,8 @@ def _import_attr(path: str) -> Any:
 
 def deploy(cfg: ServingConfig, port: int) -> None:
     """Start Ray + Serve on 127.0.0.1:port and deploy every application of `cfg`."""
+    # Ray reads its feature flags at import/start-up: set them before importing it.
+    os.environ.update(cluster_env(cfg))
     import ray
     from ray import serve
 
@@ -118,6 +120,9 @@ def main() -> int:
     def _stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
+    # Install both explicitly: a process started in the background inherits an ignored SIGINT,
+    # and then Ctrl-C / the test harness's SIGINT would not stop Ray.
+    signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     started = time.monotonic()
     try:

@@ -18,12 +18,19 @@ logger = logging.getLogger("ray.serve")
 _UNAUTHORIZED = json.dumps(
     error_body(401, "Missing or invalid API key.", code="invalid_api_key")
 ).encode()
+_NOT_FOUND = json.dumps(
+    error_body(404, "The model does not exist or you do not have access to it.",
+               param="model", code="model_not_found")
+).encode()
 
 
 class ApiKeyMiddleware:
-    def __init__(self, app: Any, auth: AuthConfig) -> None:
+    def __init__(self, app: Any, auth: AuthConfig, model_id: str | None = None) -> None:
         self.app = app
         self._auth = auth
+        # Set when the app serves exactly one model (direct gateway): per-key permissions are
+        # checked here, as no routing layer sees the request.
+        self._model_id = model_id
         self._checker: KeyChecker | None = None
 
     def _get_checker(self) -> KeyChecker:
@@ -55,5 +62,14 @@ class ApiKeyMiddleware:
             )
             await send({"type": "http.response.body", "body": _UNAUTHORIZED})
             return
+        if self._model_id and not self._get_checker().may_use(key, self._model_id):
+            await _send_json(send, 404, _NOT_FOUND)
+            return
         scope.setdefault("state", {})["api_key"] = key
         await self.app(scope, receive, send)
+
+
+async def _send_json(send: Any, status: int, body: bytes) -> None:
+    headers = [(b"content-type", b"application/json")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

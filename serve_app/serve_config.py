@@ -11,10 +11,28 @@ from typing import Any
 from serve_app.config import ServingConfig
 
 APP_IMPORT_PATH = "serve_app.app:build_app"
+DIRECT_IMPORT_PATH = "serve_app.direct:build_direct_app"
+_THROUGHPUT_ENV = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_HA_PROXY": "1"}
+
+
+def cluster_env(cfg: ServingConfig) -> dict[str, str]:
+    """Env vars every Ray node (head and workers) needs for this config.
+
+    Ray reads these at process start-up (controller, proxies, replicas), so they belong in the
+    RayCluster pod spec, not in an application's runtime_env.
+    """
+    env: dict[str, str] = {}
+    if cfg.throughput_optimized:
+        env.update(_THROUGHPUT_ENV)
+    if cfg.gateway == "direct":
+        env["RAY_SERVE_LLM_ENABLE_DIRECT_STREAMING"] = "1"
+    return env
 
 
 def serve_applications(cfg: ServingConfig) -> list[dict[str, Any]]:
     """The Ray Serve `applications` entries for this serving config."""
+    if cfg.gateway == "direct":
+        return _direct_applications(cfg)
     app: dict[str, Any] = {
         "name": cfg.app_name,
         "route_prefix": cfg.route_prefix,
@@ -25,3 +43,21 @@ def serve_applications(cfg: ServingConfig) -> list[dict[str, Any]]:
     if cfg.env:
         app["runtime_env"] = {"env_vars": dict(cfg.env)}
     return [app]
+
+
+def _direct_applications(cfg: ServingConfig) -> list[dict[str, Any]]:
+    dump = cfg.model_dump(mode="json", by_alias=True)
+    prefix = cfg.route_prefix.rstrip("/")
+    apps = []
+    for model in cfg.models:
+        app: dict[str, Any] = {
+            "name": f"{cfg.app_name}-{model.id}",
+            # A single model keeps the plain prefix, so OpenAI clients need no change.
+            "route_prefix": cfg.route_prefix if len(cfg.models) == 1 else f"{prefix}/{model.id}",
+            "import_path": DIRECT_IMPORT_PATH,
+            "args": {"serving": dump, "modelId": model.id},
+        }
+        if cfg.env:
+            app["runtime_env"] = {"env_vars": dict(cfg.env)}
+        apps.append(app)
+    return apps

@@ -1,0 +1,254 @@
+"""Standalone vLLM OpenAI server vs this application: same tiny model, machine and load.
+
+    python -m serve_app.bench [--design NAME] [--duration 15] [--concurrency 1,8,32]
+
+Both servers run side by side; the load (streamed completions, fixed output length) alternates
+between them at each concurrency. The app runs with both models, the alias and auth on; the
+load names `tiny-chat` directly so both sides do the same engine work. Prints req/s, output
+tok/s, TTFT p50/p99 and ratios; the last line is `throughput ratio c=32: X.XX`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from serve_app.local import LOCAL_ENGINE_ARGS, local_serving_config
+from serve_app.tiny_model import ensure_tiny_model
+
+REPO = Path(__file__).resolve().parent.parent
+OUT_DIR = REPO / "build" / "bench"
+BENCH_KEY = "sk-bench-0000000000000000"
+MODEL = "tiny-chat"
+_HA = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_HA_PROXY": "1"}
+
+
+@dataclass(frozen=True)
+class Design:
+    """How the app is run: Ray env flags (cluster-wide) and ServingConfig overrides."""
+
+    doc: str
+    env: dict[str, str] = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+
+
+DESIGNS: dict[str, Design] = {
+    "gateway-defaults": Design("GatewayIngress (auth+aliases) -> LLMServer, Ray defaults"),
+    "gateway-throughput": Design(
+        "GatewayIngress -> LLMServer, RAY_SERVE_THROUGHPUT_OPTIMIZED + HA proxy", env=_HA
+    ),
+}
+
+
+@dataclass
+class Stats:
+    requests: int = 0
+    tokens: int = 0
+    errors: int = 0
+    elapsed: float = 0.0
+    ttft: list[float] = field(default_factory=list)
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.elapsed if self.elapsed else 0.0
+
+    @property
+    def tps(self) -> float:
+        return self.tokens / self.elapsed if self.elapsed else 0.0
+
+    def ttft_ms(self, q: float) -> float:
+        if not self.ttft:
+            return float("nan")
+        if len(self.ttft) == 1:
+            return self.ttft[0] * 1000
+        return statistics.quantiles(self.ttft, n=100, method="inclusive")[int(q) - 1] * 1000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def _one(client: httpx.AsyncClient, url: str, body: dict, headers: dict, st: Stats) -> None:
+    start = time.perf_counter()
+    first = None
+    events = 0
+    try:
+        async with client.stream("POST", url, json=body, headers=headers) as r:
+            if r.status_code != 200:
+                await r.aread()
+                st.errors += 1
+                return
+            async for chunk in r.aiter_raw():
+                if first is None:
+                    first = time.perf_counter() - start
+                events += chunk.count(b"data: ")
+    except httpx.HTTPError:
+        st.errors += 1
+        return
+    st.requests += 1
+    st.tokens += max(events - 1, 0)  # every event is one token except the final [DONE]
+    st.ttft.append(first if first is not None else time.perf_counter() - start)
+
+
+async def run_load(base: str, key: str | None, concurrency: int, duration: float,
+                   max_tokens: int) -> Stats:
+    url = f"{base}/v1/completions"
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    body = {"model": MODEL, "prompt": "Tell me about inference platforms.", "stream": True,
+            "max_tokens": max_tokens, "ignore_eos": True, "temperature": 0.0}
+    st = Stats()
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+        start = time.perf_counter()
+        deadline = start + duration
+
+        async def worker() -> None:
+            while time.perf_counter() < deadline:
+                await _one(client, url, body, headers, st)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        st.elapsed = time.perf_counter() - start
+    return st
+
+
+def _wait(base: str, key: str | None, proc: subprocess.Popen, log: Path, timeout: float) -> None:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"server exited ({proc.returncode}); see {log}")
+        try:
+            if httpx.get(f"{base}/v1/models", headers=headers, timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(2)
+    sys.exit(f"server at {base} not ready after {timeout:.0f}s; see {log}")
+
+
+def _start(cmd: list[str], env: dict, log: Path, stack: ExitStack) -> subprocess.Popen:
+    out = stack.enter_context(log.open("w"))
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+    def stop() -> None:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+    stack.callback(stop)
+    return proc
+
+
+def _vllm_cmd(model_dir: Path, port: int) -> list[str]:
+    # Same engine arguments as the app's LLMServer (LOCAL_ENGINE_ARGS).
+    return [
+        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+        "--model", str(model_dir), "--served-model-name", MODEL,
+        "--host", "127.0.0.1", "--port", str(port),
+        "--max-model-len", str(LOCAL_ENGINE_ARGS["max_model_len"]),
+        "--kv-cache-memory-bytes", str(LOCAL_ENGINE_ARGS["kv_cache_memory_bytes"]),
+        "--dtype", LOCAL_ENGINE_ARGS["dtype"],
+        "--disable-uvicorn-access-log",
+    ]
+
+
+def _serving_file(design: Design, path: Path) -> Path:
+    data = local_serving_config().model_dump(mode="json", by_alias=True)
+    data.update(design.config)
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    # Explicit handlers: stop both servers on Ctrl-C/SIGTERM even when started in background.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--design", choices=sorted(DESIGNS), default="gateway-throughput")
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds per measurement")
+    parser.add_argument("--concurrency", default="1,8,32")
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--startup-timeout", type=float, default=600)
+    args = parser.parse_args()
+    levels = [int(c) for c in args.concurrency.split(",")]
+    design = DESIGNS[args.design]
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    model_dir = ensure_tiny_model(MODEL, 1)
+
+    vllm_port, app_port = _free_port(), _free_port()
+    vllm_base, app_base = f"http://127.0.0.1:{vllm_port}", f"http://127.0.0.1:{app_port}"
+    targets = {"vllm": (vllm_base, None), "app": (app_base, BENCH_KEY)}
+    results: dict[tuple[str, int], Stats] = {}
+    with ExitStack() as stack:
+        base_env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_SERVE")}
+        vllm = _start(_vllm_cmd(model_dir, vllm_port), base_env, OUT_DIR / "vllm.log", stack)
+        app_env = dict(
+            base_env, **design.env, PORT=str(app_port), LLM_PLATFORM_API_KEYS=BENCH_KEY,
+            LLM_PLATFORM_SERVING_FILE=str(_serving_file(design, OUT_DIR / "serving.json")),
+        )
+        app = _start([sys.executable, "-m", "serve_app.local"], app_env, OUT_DIR / "app.log",
+                     stack)
+        _wait(vllm_base, None, vllm, OUT_DIR / "vllm.log", args.startup_timeout)
+        _wait(app_base, BENCH_KEY, app, OUT_DIR / "app.log", args.startup_timeout)
+        print(f"design {args.design}: {design.doc}", flush=True)
+        for base, key in targets.values():  # warm-up, not measured
+            asyncio.run(run_load(base, key, 4, 3.0, args.max_tokens))
+        for i, c in enumerate(levels):
+            order = ["vllm", "app"] if i % 2 == 0 else ["app", "vllm"]
+            for name in order:
+                base, key = targets[name]
+                st = asyncio.run(run_load(base, key, c, args.duration, args.max_tokens))
+                results[(name, c)] = st
+                print(f"  {name:4s} c={c:<3d} {st.rps:7.2f} req/s {st.tps:8.1f} tok/s "
+                      f"TTFT p50 {st.ttft_ms(50):7.1f} ms p99 {st.ttft_ms(99):7.1f} ms "
+                      f"errors {st.errors}", flush=True)
+    _report(args.design, levels, results)
+
+
+def _report(design: str, levels: list[int], results: dict[tuple[str, int], Stats]) -> None:
+    print(f"\n{'c':>3} | {'vLLM req/s':>10} {'app req/s':>10} {'ratio':>6} | "
+          f"{'vLLM tok/s':>10} {'app tok/s':>10} | {'TTFT p50 vLLM/app ms':>21} "
+          f"{'d':>6} | {'TTFT p99 vLLM/app ms':>21}")
+    summary = {}
+    for c in levels:
+        v, a = results[("vllm", c)], results[("app", c)]
+        ratio = a.rps / v.rps if v.rps else 0.0
+        d50 = a.ttft_ms(50) - v.ttft_ms(50)
+        print(f"{c:>3} | {v.rps:>10.2f} {a.rps:>10.2f} {ratio:>6.2f} | {v.tps:>10.1f} "
+              f"{a.tps:>10.1f} | {v.ttft_ms(50):>9.1f} / {a.ttft_ms(50):>9.1f} {d50:>+6.1f} | "
+              f"{v.ttft_ms(99):>9.1f} / {a.ttft_ms(99):>9.1f}")
+        summary[c] = {"ratio": round(ratio, 3), "ttft_p50_overhead_ms": round(d50, 1),
+                      "vllm_rps": round(v.rps, 2), "app_rps": round(a.rps, 2),
+                      "errors": v.errors + a.errors}
+    (OUT_DIR / f"result-{design}.json").write_text(json.dumps(summary, indent=1))
+    last = levels[-1]
+    ratio = summary[last]["ratio"]
+    print(f"throughput ratio c={last}: {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
