@@ -143,20 +143,27 @@ class ClusterConfig(StrictModel):
 
 # ------------------------------------------------------------------------------------- karpenter
 class KarpenterConfig(StrictModel):
-    gpu_ami_family: Literal["al2023-nvidia", "bottlerocket-nvidia"] = "al2023-nvidia"
+    gpu_ami_family: Literal["al2023-nvidia", "bottlerocket-nvidia"] = Field(
+        "al2023-nvidia", description="GPU AMI family (Bottlerocket ships its own device plugin)."
+    )
     gpu_ami_version: str | None = Field(
         None,
         pattern=r"^v[0-9]{8}$|^v[0-9]+\.[0-9]+\.[0-9]+$",
         description="Pinned AMI alias version (required in prod); unset means latest.",
     )
-    root_volume_gib: int = Field(200, ge=100, le=16384)
+    root_volume_gib: int = Field(
+        200, ge=100, le=16384, description="GiB of the GPU nodes' image volume (encrypted gp3)."
+    )
     volume_iops: int = Field(
         6000, ge=3000, le=16000, description="gp3 IOPS of the GPU nodes' image volume."
     )
     volume_throughput: int = Field(
         500, ge=125, le=1000, description="gp3 throughput (MiB/s) of the GPU nodes' image volume."
     )
-    image_cache_snapshot_id: str | None = Field(None, pattern=r"^snap-[0-9a-f]{8,17}$")
+    image_cache_snapshot_id: str | None = Field(
+        None, pattern=r"^snap-[0-9a-f]{8,17}$",
+        description="EBS snapshot with the serving images pre-pulled, to cut cold starts.",
+    )
     head_pool_cpu_limit: int = Field(64, gt=0, description="vCPU limit of the Ray head pool.")
     head_pool_instance_families: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")]] = Field(
         ["m7i", "m6i"], min_length=1, max_length=10,
@@ -179,22 +186,29 @@ class KarpenterConfig(StrictModel):
 
 class GpuPoolLimits(StrictModel):
     gpus: int = Field(gt=0, description="Most GPUs this pool may run.")
-    cpu: int | None = Field(None, gt=0)
-    memory_gib: int | None = Field(None, gt=0)
+    cpu: int | None = Field(None, gt=0, description="Most vCPUs this pool may run.")
+    memory_gib: int | None = Field(None, gt=0, description="Most memory (GiB) this pool may run.")
 
 
 class GpuNodePoolConfig(StrictModel):
     name: DnsLabel
     family: str
     sizes: list[str] | None = Field(None, min_length=1, description="Default: every size.")
-    capacity_types: list[CapacityType] = Field(["on-demand"], min_length=1)
-    limits: GpuPoolLimits
+    capacity_types: list[CapacityType] = Field(
+        ["on-demand"], min_length=1, description="Karpenter capacity types allowed."
+    )
+    limits: GpuPoolLimits = Field(description="Pool limits; `gpus` is required.")
     weight: int = Field(50, ge=1, le=100, description="Higher is tried first.")
-    consolidate_after: Duration = "30m"
+    consolidate_after: Duration = Field(
+        "30m", description="How long a node must be empty before Karpenter removes it."
+    )
     # Karpenter's expiry is forceful (it ignores budgets): a default of Never keeps a busy GPU
     # node from being drained mid-request; node updates roll through drift instead.
     expire_after: Duration = Field("Never", description="Node lifetime before replacement.")
-    disruption_budget: str = Field("10%", pattern=r"^([0-9]+|[0-9]{1,3}%)$")
+    disruption_budget: str = Field(
+        "10%", pattern=r"^([0-9]+|[0-9]{1,3}%)$",
+        description="Most nodes (count or %) Karpenter may disrupt at once.",
+    )
 
     @field_validator("family")
     @classmethod

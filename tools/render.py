@@ -11,6 +11,7 @@ placeholders like `<vpc-id>`. Secrets show as `[secret]`.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import re
 import runpy
@@ -117,6 +118,7 @@ def render_stack(
         values[f"{PROJECT}:{key}"] = value if isinstance(value, str) else json.dumps(value)
     secrets += [f"{PROJECT}:{k}" for k in secret_keys or []]
 
+    _ensure_event_loop()
     mocks = PlatformMocks()
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.settings.ROOT.set(None)  # a fresh Stack resource per render
@@ -129,6 +131,15 @@ def render_stack(
     finally:
         sys.path.remove(str(root))
     return Rendered(stack, monitor.recorded)
+
+
+def _ensure_event_loop() -> None:
+    """The SDK's mocks use the thread's current event loop; code that ran `asyncio.run` before
+    (an async test, say) leaves none set, and the render would fail with a RuntimeError."""
+    try:
+        asyncio.get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
 
 
 # -------------------------------------------------------------------------------------- write
