@@ -29,6 +29,28 @@ NODE_MANAGED_POLICIES = (
 EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
 
 
+def node_role(
+    name: str, tags: dict[str, str], parent: pulumi.Resource
+) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
+    """An EC2 role with the managed policies every EKS node needs: the system node group's and
+    Karpenter's nodes both use it."""
+    child = pulumi.ResourceOptions(parent=parent)
+    partition = aws.get_partition_output().partition
+    role = aws.iam.Role(
+        name, assume_role_policy=json.dumps(ec2_trust_policy()), tags=tags, opts=child
+    )
+    attachments = [
+        aws.iam.RolePolicyAttachment(
+            f"{name}-{p}",
+            role=role.name,
+            policy_arn=partition.apply(lambda part, p=p: f"arn:{part}:iam::aws:policy/{p}"),
+            opts=child,
+        )
+        for p in NODE_MANAGED_POLICIES
+    ]
+    return role, attachments
+
+
 def access_entries(cfg: ClusterConfig) -> dict[str, dict[str, Any]]:
     """Admin and read-only access entries, keyed by a stable name (the key names the resource)."""
     out: dict[str, dict[str, Any]] = {}
@@ -275,21 +297,7 @@ class Cluster(pulumi.ComponentResource):
         tags: dict[str, str],
     ) -> aws.eks.NodeGroup:
         child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(
-            f"{name}-system-nodes",
-            assume_role_policy=json.dumps(ec2_trust_policy()),
-            tags=tags,
-            opts=child,
-        )
-        attachments = [
-            aws.iam.RolePolicyAttachment(
-                f"{name}-system-nodes-{p}",
-                role=role.name,
-                policy_arn=f"arn:aws:iam::aws:policy/{p}",
-                opts=child,
-            )
-            for p in NODE_MANAGED_POLICIES
-        ]
+        role, attachments = node_role(f"{name}-system-nodes", tags, self)
         lt = aws.ec2.LaunchTemplate(
             f"{name}-system-nodes",
             metadata_options={

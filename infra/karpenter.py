@@ -16,9 +16,10 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from infra import cluster as cluster_mod
 from infra import labels, versions
 from infra.catalog import CATALOG, instance_types
-from infra.cluster import Cluster, ec2_trust_policy, pod_identity_trust_policy
+from infra.cluster import Cluster, pod_identity_trust_policy
 from infra.config import GpuNodePoolConfig, KarpenterConfig
 from infra.labels import GPU_MODEL_LABEL, GPU_POOL_LABEL, NODE_CLASS_LABEL  # noqa: F401 (API)
 from infra.network import DISCOVERY_TAG
@@ -30,11 +31,6 @@ NODECLASS_API = "karpenter.k8s.aws/v1"
 GPU_NODE_CLASS = "gpu"
 HEAD_NODE_CLASS = "ray-head"
 HEAD_POOL = "ray-head"
-NODE_MANAGED_POLICIES = (
-    "AmazonEKSWorkerNodePolicy",
-    "AmazonEKS_CNI_Policy",
-    "AmazonEC2ContainerRegistryReadOnly",
-)
 # How long `pulumi destroy` waits for Karpenter to drain and terminate a pool's nodes.
 DRAIN_TIMEOUT = "30m"
 
@@ -546,21 +542,7 @@ class Karpenter(pulumi.ComponentResource):
         )
 
         # -- node identity: role, instance profile (handed to Karpenter), access entry
-        node_role = aws.iam.Role(
-            f"{name}-node",
-            assume_role_policy=json.dumps(ec2_trust_policy()),
-            tags=tags,
-            opts=child,
-        )
-        node_attachments = [
-            aws.iam.RolePolicyAttachment(
-                f"{name}-node-{p}",
-                role=node_role.name,
-                policy_arn=partition.apply(lambda part, p=p: f"arn:{part}:iam::aws:policy/{p}"),
-                opts=child,
-            )
-            for p in NODE_MANAGED_POLICIES
-        ]
+        node_role, node_attachments = cluster_mod.node_role(f"{name}-node", tags, self)
         profile = aws.iam.InstanceProfile(
             f"{name}-node", role=node_role.name, tags=tags, opts=child
         )
