@@ -33,7 +33,6 @@ REPO = Path(__file__).resolve().parent.parent
 OUT_DIR = REPO / "build" / "bench"
 BENCH_KEY = "sk-bench-0000000000000000"
 MODEL = "tiny-chat"
-_HA = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_HA_PROXY": "1"}
 
 
 @dataclass(frozen=True)
@@ -43,12 +42,20 @@ class Design:
     doc: str
     env: dict[str, str] = field(default_factory=dict)
     config: dict = field(default_factory=dict)
+    path: str = ""  # where tiny-chat's OpenAI API lives under the app's base URL
 
 
 DESIGNS: dict[str, Design] = {
     "gateway-defaults": Design("GatewayIngress (auth+aliases) -> LLMServer, Ray defaults"),
     "gateway-throughput": Design(
-        "GatewayIngress -> LLMServer, RAY_SERVE_THROUGHPUT_OPTIMIZED + HA proxy", env=_HA
+        "GatewayIngress (auth+aliases) -> LLMServer, RAY_SERVE_THROUGHPUT_OPTIMIZED + HAProxy",
+        config={"throughputOptimized": True},
+    ),
+    "direct": Design(
+        "one app per model, LLMServer serves HTTP itself (direct streaming) behind HAProxy,"
+        " auth middleware in the replica; no aliases, base URL per model",
+        config={"throughputOptimized": True, "gateway": "direct", "aliases": []},
+        path="/tiny-chat",
     ),
 }
 
@@ -60,6 +67,13 @@ class Stats:
     errors: int = 0
     elapsed: float = 0.0
     ttft: list[float] = field(default_factory=list)
+
+    def merge(self, other: Stats) -> None:
+        self.requests += other.requests
+        self.tokens += other.tokens
+        self.errors += other.errors
+        self.elapsed += other.elapsed
+        self.ttft += other.ttft
 
     @property
     def rps(self) -> float:
@@ -86,22 +100,29 @@ def _free_port() -> int:
 async def _one(client: httpx.AsyncClient, url: str, body: dict, headers: dict, st: Stats) -> None:
     start = time.perf_counter()
     first = None
-    events = 0
     try:
         async with client.stream("POST", url, json=body, headers=headers) as r:
             if r.status_code != 200:
                 await r.aread()
                 st.errors += 1
                 return
+            tail = b""
             async for chunk in r.aiter_raw():
                 if first is None:
                     first = time.perf_counter() - start
-                events += chunk.count(b"data: ")
+                tail = (tail + chunk)[-512:]
     except httpx.HTTPError:
         st.errors += 1
         return
+    # Only the last event (include_usage) is parsed: the client must stay cheap, it shares
+    # the two cores with the servers.
+    marker = tail.rfind(b'"completion_tokens":')
+    if marker < 0:
+        st.errors += 1
+        return
+    digits = tail[marker + 20:].lstrip()
     st.requests += 1
-    st.tokens += max(events - 1, 0)  # every event is one token except the final [DONE]
+    st.tokens += int(digits[: len(digits) - len(digits.lstrip(b"0123456789"))] or 0)
     st.ttft.append(first if first is not None else time.perf_counter() - start)
 
 
@@ -110,7 +131,8 @@ async def run_load(base: str, key: str | None, concurrency: int, duration: float
     url = f"{base}/v1/completions"
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     body = {"model": MODEL, "prompt": "Tell me about inference platforms.", "stream": True,
-            "max_tokens": max_tokens, "ignore_eos": True, "temperature": 0.0}
+            "max_tokens": max_tokens, "ignore_eos": True, "temperature": 0.0,
+            "stream_options": {"include_usage": True}}
     st = Stats()
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(timeout=120, limits=limits) as client:
@@ -132,8 +154,11 @@ def _wait(base: str, key: str | None, proc: subprocess.Popen, log: Path, timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             sys.exit(f"server exited ({proc.returncode}); see {log}")
+        # The app prints READY once every application is up (not just the first one).
+        up = proc.args[-1] != "serve_app.local" or "READY " in log.read_text(errors="replace")
         try:
-            if httpx.get(f"{base}/v1/models", headers=headers, timeout=5).status_code == 200:
+            ok = httpx.get(f"{base}/v1/models", headers=headers, timeout=5).status_code == 200
+            if ok and up:
                 return
         except httpx.HTTPError:
             pass
@@ -189,7 +214,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--design", choices=sorted(DESIGNS), default="gateway-throughput")
-    parser.add_argument("--duration", type=float, default=15.0, help="seconds per measurement")
+    parser.add_argument("--duration", type=float, default=24.0,
+                        help="seconds of load per server and concurrency")
+    parser.add_argument("--rounds", type=int, default=4, help="alternations per concurrency")
     parser.add_argument("--concurrency", default="1,8,32")
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--startup-timeout", type=float, default=600)
@@ -200,7 +227,8 @@ def main() -> None:
     model_dir = ensure_tiny_model(MODEL, 1)
 
     vllm_port, app_port = _free_port(), _free_port()
-    vllm_base, app_base = f"http://127.0.0.1:{vllm_port}", f"http://127.0.0.1:{app_port}"
+    vllm_base = f"http://127.0.0.1:{vllm_port}"
+    app_base = f"http://127.0.0.1:{app_port}{design.path}"
     targets = {"vllm": (vllm_base, None), "app": (app_base, BENCH_KEY)}
     results: dict[tuple[str, int], Stats] = {}
     with ExitStack() as stack:
@@ -217,12 +245,19 @@ def main() -> None:
         print(f"design {args.design}: {design.doc}", flush=True)
         for base, key in targets.values():  # warm-up, not measured
             asyncio.run(run_load(base, key, 4, 3.0, args.max_tokens))
-        for i, c in enumerate(levels):
-            order = ["vllm", "app"] if i % 2 == 0 else ["app", "vllm"]
-            for name in order:
-                base, key = targets[name]
-                st = asyncio.run(run_load(base, key, c, args.duration, args.max_tokens))
-                results[(name, c)] = st
+        # Short alternating rounds: background noise on a shared machine hits both sides.
+        step = args.duration / args.rounds
+        turn = 0
+        for c in levels:
+            for _ in range(args.rounds):
+                order = ["vllm", "app"] if turn % 2 == 0 else ["app", "vllm"]
+                turn += 1
+                for name in order:
+                    base, key = targets[name]
+                    st = asyncio.run(run_load(base, key, c, step, args.max_tokens))
+                    results.setdefault((name, c), Stats()).merge(st)
+            for name in ("vllm", "app"):
+                st = results[(name, c)]
                 print(f"  {name:4s} c={c:<3d} {st.rps:7.2f} req/s {st.tps:8.1f} tok/s "
                       f"TTFT p50 {st.ttft_ms(50):7.1f} ms p99 {st.ttft_ms(99):7.1f} ms "
                       f"errors {st.errors}", flush=True)
