@@ -189,3 +189,43 @@ def test_config_reference_is_current() -> None:
         config_docs.main()
     committed = (Path(__file__).resolve().parents[2] / "docs" / "config.md").read_text()
     assert committed == out.getvalue(), "docs/config.md is stale: run `make config-docs`"
+
+
+def test_load_reads_config_the_way_a_real_pulumi_run_hands_it_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`pulumi up` passes config as PULUMI_CONFIG / PULUMI_CONFIG_SECRET_KEYS (JSON text per
+    key); unknown keys and plain-text secrets are caught on that path too."""
+    from pulumi.runtime import config as rc
+
+    values, _ = stack_config("dev")
+    token = rc.CONFIG.set({})  # only the environment speaks; restored below
+    try:
+        _check_load_from_env(monkeypatch, values)
+    finally:
+        rc.CONFIG.reset(token)
+
+
+def _check_load_from_env(monkeypatch: pytest.MonkeyPatch, values: dict[str, str]) -> None:
+    import json
+
+    from infra.config import load
+
+    values["llm-platform:grafanaAdminPassword"] = "pw"
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(values))
+    secret_keys = json.dumps(["llm-platform:grafanaAdminPassword"])
+    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", secret_keys)
+    cfg = load()
+    assert cfg.environment == "dev" and cfg.grafana_admin_password is not None
+
+    values["llm-platform:gpuNodePool"] = "[]"
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(values))
+    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", "[]")
+    with pytest.raises(ConfigError) as exc:
+        load()
+    assert exc.value.problems == [
+        "llm-platform:grafanaAdminPassword: must be a Pulumi secret "
+        "(pulumi config set --secret grafanaAdminPassword ...)",
+        "llm-platform:gpuNodePool: unknown key (did you mean 'gpuNodePools'?); allowed: "
+        + ", ".join(sorted(f.alias or n for n, f in StackConfig.model_fields.items())),
+    ]
