@@ -159,10 +159,12 @@ def write(rendered: Rendered, out: Path, serving_models: list[str] | None = None
     for obj in rendered.kubernetes_objects():
         meta = obj.get("metadata") or {}
         name = _slug(f"{obj['kind']}-{meta.get('namespace', '')}-{meta.get('name', '')}")
-        (target / "kubernetes" / f"{name}.yaml").write_text(yaml.safe_dump(obj, sort_keys=False))
+        (target / "kubernetes" / f"{name}.yaml").write_text(
+            yaml.safe_dump(_manifest_order(obj), sort_keys=False)
+        )
     for r in rendered.helm_releases():
         (target / "helm" / f"{_slug(r.name)}.yaml").write_text(
-            yaml.safe_dump(r.inputs, sort_keys=False)
+            yaml.safe_dump(r.inputs, sort_keys=True)
         )
     for r in rendered.resources:
         if r.type.startswith(("aws:", "eks:")) or r.type == "pulumi:providers:aws":
@@ -176,6 +178,18 @@ def write(rendered: Rendered, out: Path, serving_models: list[str] | None = None
     (target / "summary.json").write_text(json.dumps(summary, indent=2))
     (target / "summary.md").write_text(summary_markdown(summary))
     return target
+
+
+def _manifest_order(obj: dict[str, Any]) -> dict[str, Any]:
+    """apiVersion, kind, metadata first, as people write manifests; the rest sorted (the wire
+    format keeps no order)."""
+    def sort(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: sort(v[k]) for k in sorted(v)}
+        return [sort(x) for x in v] if isinstance(v, list) else v
+
+    head = [k for k in ("apiVersion", "kind", "metadata") if k in obj]
+    return {k: sort(obj[k]) for k in head + sorted(set(obj) - set(head))}
 
 
 def summarize(rendered: Rendered, serving_models: list[str] | None = None) -> dict[str, Any]:
