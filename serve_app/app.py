@@ -29,6 +29,7 @@ from serve_app.config import ModelSpec, ServingConfig
 from serve_app.errors import install_error_handlers, openai_error
 from serve_app.middleware import HEALTH_PATH, ApiKeyMiddleware
 from serve_app.routing import AliasTable
+from serve_app.server import GatewayLLMServer
 
 logger = logging.getLogger("ray.serve")
 
@@ -52,6 +53,10 @@ def llm_config(spec: ModelSpec, cfg: ServingConfig, **extra: Any) -> LLMConfig:
             "max_ongoing_requests": spec.max_ongoing_requests,
             "max_queued_requests": spec.max_queued_requests,
         },
+    }
+    kwargs["experimental_configs"] = {
+        "stream_batching_interval_ms": spec.stream_batching_interval_ms,
+        **extra.pop("experimental_configs", {}),
     }
     if cfg.env:
         kwargs["runtime_env"] = {"env_vars": dict(cfg.env)}
@@ -172,7 +177,7 @@ def _fastapi_app(cfg: ServingConfig) -> FastAPI:
 def build_app(args: dict[str, Any]) -> Application:
     """Serve application builder: `args` is a ServingConfig dump (camelCase)."""
     cfg = ServingConfig.model_validate(args)
-    configs = {m.id: llm_config(m, cfg) for m in cfg.models}
+    configs = {m.id: llm_config(m, cfg, server_cls=GatewayLLMServer) for m in cfg.models}
     deployments = {mid: build_llm_deployment(c) for mid, c in configs.items()}
     cards = {mid: to_model_metadata(mid, c) for mid, c in configs.items()}
     ing = cfg.ingress

@@ -76,6 +76,9 @@ class ModelSpec(StrictModel):
     max_ongoing_requests: int = Field(64, ge=1, le=100_000)
     # Bounded queue: past it callers get 503 instead of waiting forever.
     max_queued_requests: int = Field(256, ge=1, le=1_000_000)
+    # Tokens of a stream are sent to the ingress in batches this often (the first one at
+    # once). Larger: less CPU per token; smaller: smoother streams. See docs/performance.md.
+    stream_batching_interval_ms: float = Field(50.0, ge=0, le=1000)
 
     @field_validator("engine_args")
     @classmethod

@@ -15,6 +15,7 @@ import os
 import secrets
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,12 @@ def deploy(cfg: ServingConfig, port: int) -> None:
     """Start Ray + Serve on 127.0.0.1:port and deploy every application of `cfg`."""
     # Ray reads its feature flags at import/start-up: set them before importing it.
     os.environ.update(cluster_env(cfg))
+    if cfg.throughput_optimized:
+        # HAProxy's files default to fixed /tmp paths: two local apps would share them.
+        state = tempfile.mkdtemp(prefix="haproxy-serve-")
+        for name, leaf in (("CONFIG_FILE_LOC", "haproxy.cfg"), ("SOCKET_PATH", "admin.sock"),
+                           ("SERVER_STATE_BASE", ""), ("SERVER_STATE_FILE", "server-state")):
+            os.environ.setdefault(f"RAY_SERVE_HAPROXY_{name}", os.path.join(state, leaf))
     import ray
     from ray import serve
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -20,7 +21,8 @@ from tests.e2e.conftest import LOG_DIR
 pytestmark = pytest.mark.e2e
 
 TARGET = "tiny-chat"
-REPLICA_TITLE = f"ray::ServeReplica:llm-platform:LLMServer:{TARGET}"
+# Process title of the model's replica, whatever LLMServer subclass serves it.
+REPLICA_TITLE = re.compile(rf"ray::ServeReplica:llm-platform:\w*LLMServer:{TARGET}")
 RECOVERY_TIMEOUT_S = 420
 
 
@@ -39,7 +41,7 @@ def _replica_pids(root: int) -> list[int]:
             pid = parent.get(pid, 1)
         return False
 
-    return [p for p, t in title.items() if t == REPLICA_TITLE and descends(p)]
+    return [p for p, t in title.items() if REPLICA_TITLE.fullmatch(t) and descends(p)]
 
 
 def test_killed_replica_is_replaced_under_load(local_app, capsys):

@@ -1,0 +1,81 @@
+"""`gateway: direct` smoke test: one model served by its LLMServer replica behind HAProxy.
+
+Starts a second local app (the session app stays up), so it runs last (file name).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import httpx
+import openai
+import pytest
+
+from tests.e2e.conftest import (
+    KEY_ADMIN,
+    KEY_LIMITED,
+    LOG_DIR,
+    REPO,
+    LocalApp,
+    _free_port,
+    _wait_ready,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def direct_app(local_app) -> Iterator[LocalApp]:
+    from serve_app.local import local_serving_config
+
+    data = local_serving_config().model_dump(mode="json", by_alias=True)
+    data["models"] = [m for m in data["models"] if m["id"] == "tiny-chat"]
+    data.update(aliases=[], gateway="direct", throughputOptimized=True, appName="direct")
+    data["auth"]["allowedModels"] = {"limited": []}
+    serving = LOG_DIR / "serving-direct.json"
+    serving.write_text(json.dumps(data))
+    log = LOG_DIR / "local-direct.log"
+    port = _free_port()
+    env = dict(os.environ, PORT=str(port), LLM_PLATFORM_SERVING_FILE=str(serving),
+               LLM_PLATFORM_API_KEYS=f"admin:{KEY_ADMIN},limited:{KEY_LIMITED}")
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "serve_app.local"], cwd=REPO, env=env,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(proc, base, log)
+        yield LocalApp(base, log, proc.pid)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_direct_serves_with_key(direct_app):
+    client = direct_app.client()
+    assert [m.id for m in client.models.list()] == ["tiny-chat"]
+    r = client.completions.create(model="tiny-chat", prompt="Hi", max_tokens=4)
+    assert r.model == "tiny-chat"
+    chunks = list(client.chat.completions.create(
+        model="tiny-chat", messages=[{"role": "user", "content": "Hi"}], max_tokens=4,
+        stream=True))
+    assert chunks and chunks[0].model == "tiny-chat"
+
+
+def test_direct_rejects_missing_wrong_and_unpermitted_keys(direct_app):
+    url = f"{direct_app.base_url}/v1/completions"
+    body = {"model": "tiny-chat", "prompt": "Hi", "max_tokens": 2}
+    assert httpx.post(url, json=body, timeout=30).status_code == 401
+    with pytest.raises(openai.AuthenticationError):
+        direct_app.client("sk-wrong").completions.create(**body)
+    with pytest.raises(openai.NotFoundError):
+        direct_app.client(KEY_LIMITED).completions.create(**body)
+    with pytest.raises(openai.NotFoundError):
+        direct_app.client().completions.create(model="nope", prompt="Hi", max_tokens=2)
