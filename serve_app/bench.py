@@ -51,6 +51,12 @@ DESIGNS: dict[str, Design] = {
         "GatewayIngress (auth+aliases) -> LLMServer, RAY_SERVE_THROUGHPUT_OPTIMIZED + HAProxy",
         config={"throughputOptimized": True},
     ),
+    "gateway-throughput-nice0": Design(
+        "as gateway-throughput, Ray workers at nice 0 like the standalone server"
+        " (RAY_worker_niceness=0; Ray's default is 15)",
+        env={"RAY_worker_niceness": "0"},
+        config={"throughputOptimized": True},
+    ),
     "direct": Design(
         "one app per model, LLMServer serves HTTP itself (direct streaming) behind HAProxy,"
         " auth middleware in the replica; no aliases, base URL per model",

@@ -21,8 +21,9 @@ from tests.e2e.conftest import LOG_DIR
 pytestmark = pytest.mark.e2e
 
 TARGET = "tiny-chat"
-# Process title of the model's replica, whatever LLMServer subclass serves it.
-REPLICA_TITLE = re.compile(rf"ray::ServeReplica:llm-platform:\w*LLMServer:{TARGET}")
+# Process title of the model's replica, whatever LLMServer subclass serves it; Ray appends
+# the method being run (e.g. `.handle_request_streaming`) while the replica is busy.
+REPLICA_TITLE = re.compile(rf"ray::ServeReplica:llm-platform:\w*LLMServer:{TARGET}(\.\w+)?")
 RECOVERY_TIMEOUT_S = 420
 
 
