@@ -20,7 +20,7 @@ import statistics
 import subprocess
 import sys
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -189,6 +189,16 @@ def _start(cmd: list[str], env: dict, log: Path, stack: ExitStack) -> subprocess
     return proc
 
 
+def _signal_session(sid: int, sig: int) -> None:
+    """Signal every process of session `sid` (a server started with start_new_session)."""
+    out = subprocess.run(["ps", "-eo", "pid=,sid="], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        pid, psid = (int(x) for x in line.split())
+        if psid == sid:
+            with suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+
 def _vllm_cmd(model_dir: Path, port: int) -> list[str]:
     # Same engine arguments as the app's LLMServer (LOCAL_ENGINE_ARGS).
     return [
@@ -223,6 +233,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=24.0,
                         help="seconds of load per server and concurrency")
     parser.add_argument("--rounds", type=int, default=4, help="alternations per concurrency")
+    parser.add_argument("--pause-idle", action=argparse.BooleanOptionalAction, default=True,
+                        help="SIGSTOP the server not under load (its idle polling loops compete"
+                             " for the same 2 cores otherwise)")
     parser.add_argument("--concurrency", default="1,8,32")
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--startup-timeout", type=float, default=600)
@@ -248,7 +261,11 @@ def main() -> None:
                      stack)
         _wait(vllm_base, None, vllm, OUT_DIR / "vllm.log", args.startup_timeout)
         _wait(app_base, BENCH_KEY, app, OUT_DIR / "app.log", args.startup_timeout)
-        print(f"design {args.design}: {design.doc}", flush=True)
+        print(f"design {args.design}: {design.doc}"
+              f"{' (idle server paused)' if args.pause_idle else ''}", flush=True)
+        procs, other = {"vllm": vllm, "app": app}, {"vllm": "app", "app": "vllm"}
+        for p in procs.values():  # never leave a server frozen, whatever happens
+            stack.callback(_signal_session, p.pid, signal.SIGCONT)
         for base, key in targets.values():  # warm-up, not measured
             asyncio.run(run_load(base, key, 4, 3.0, args.max_tokens))
         # Short alternating rounds: background noise on a shared machine hits both sides.
@@ -260,6 +277,10 @@ def main() -> None:
                 turn += 1
                 for name in order:
                     base, key = targets[name]
+                    if args.pause_idle:  # freeze the other server so its idle loops cost nothing
+                        _signal_session(procs[name].pid, signal.SIGCONT)
+                        _signal_session(procs[other[name]].pid, signal.SIGSTOP)
+                        time.sleep(0.5)
                     st = asyncio.run(run_load(base, key, c, step, args.max_tokens))
                     results.setdefault((name, c), Stats()).merge(st)
             for name in ("vllm", "app"):
