@@ -1,6 +1,6 @@
 """Standalone vLLM OpenAI server vs this application: same tiny model, machine and load.
 
-    python -m serve_app.bench [--design NAME] [--duration 15] [--concurrency 1,8,32]
+    python -m serve_app.bench [--design NAME] [--duration 24] [--concurrency 1,8,32]
 
 Both servers run side by side; the load (streamed completions, fixed output length) alternates
 between them at each concurrency. The app runs with both models, the alias and auth on; the
