@@ -76,26 +76,29 @@ class GpuEnablement(pulumi.ComponentResource):
         self.namespace = NAMESPACE
         self.releases: dict[str, k8s.helm.v3.Release] = {}
         if needs_device_plugin(cfg):
-            chart = versions.NVIDIA_DEVICE_PLUGIN_CHART
-            self.releases["device-plugin"] = k8s.helm.v3.Release(
-                f"{name}-device-plugin",
-                name="nvidia-device-plugin",
-                chart=chart.chart,
-                version=chart.version,
-                repository_opts={"repo": chart.repo},
-                namespace=NAMESPACE,
-                values=device_plugin_values(),
-                opts=in_ns,
+            self.releases["device-plugin"] = _release(
+                f"{name}-device-plugin", "nvidia-device-plugin",
+                versions.NVIDIA_DEVICE_PLUGIN_CHART, device_plugin_values(), in_ns,
             )
-        chart = versions.DCGM_EXPORTER_CHART
-        self.releases["dcgm-exporter"] = k8s.helm.v3.Release(
-            f"{name}-dcgm-exporter",
-            name="dcgm-exporter",
-            chart=chart.chart,
-            version=chart.version,
-            repository_opts={"repo": chart.repo},
-            namespace=NAMESPACE,
-            values=dcgm_exporter_values(),
-            opts=in_ns,
+        self.releases["dcgm-exporter"] = _release(
+            f"{name}-dcgm-exporter", "dcgm-exporter",
+            versions.DCGM_EXPORTER_CHART, dcgm_exporter_values(), in_ns,
         )
         self.register_outputs({"namespace": NAMESPACE})
+
+
+def _release(
+    resource_name: str, release_name: str, chart: versions.Chart, values: dict[str, Any],
+    opts: pulumi.ResourceOptions,
+) -> k8s.helm.v3.Release:
+    """A pinned Helm release in the NVIDIA namespace (chart, version and repo from versions)."""
+    return k8s.helm.v3.Release(
+        resource_name,
+        name=release_name,
+        chart=chart.chart,
+        version=chart.version,
+        repository_opts={"repo": chart.repo},
+        namespace=NAMESPACE,
+        values=values,
+        opts=opts,
+    )
