@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,6 +101,32 @@ def _wait_ready(proc: subprocess.Popen, base: str, log: Path) -> None:
     pytest.fail(f"serve_app.local not ready after {STARTUP_TIMEOUT_S:.0f}s; log:\n{_tail(log)}")
 
 
+@contextmanager
+def running_app(env: dict[str, str], log: Path) -> Iterator[LocalApp]:
+    """Run `python -m serve_app.local` with `env` (PORT set), wait until it serves, and stop it
+    as a person would (Ctrl-C), killing it only if that fails."""
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "serve_app.local"],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{env['PORT']}"
+    try:
+        _wait_ready(proc, base, log)
+        yield LocalApp(base, log, proc.pid)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+
+
 @pytest.fixture(scope="session")
 def local_app() -> Iterator[LocalApp]:
     _require(["ray", "vllm", "openai", "transformers"])
@@ -113,26 +140,8 @@ def local_app() -> Iterator[LocalApp]:
         LLM_PLATFORM_SERVING_FILE=str(_serving_file(LOG_DIR / "serving.json")),
         PYTHONUNBUFFERED="1",
     )
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "serve_app.local"],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(proc, base, log)
-        yield LocalApp(base, log, proc.pid)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
+    with running_app(env, log) as app:
+        yield app
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import httpx
@@ -20,10 +17,9 @@ from tests.e2e.conftest import (
     KEY_ADMIN,
     KEY_LIMITED,
     LOG_DIR,
-    REPO,
     LocalApp,
     _free_port,
-    _wait_ready,
+    running_app,
 )
 
 pytestmark = pytest.mark.e2e
@@ -43,19 +39,8 @@ def direct_app(local_app) -> Iterator[LocalApp]:
     port = _free_port()
     env = dict(os.environ, PORT=str(port), LLM_PLATFORM_SERVING_FILE=str(serving),
                LLM_PLATFORM_API_KEYS=f"admin:{KEY_ADMIN},limited:{KEY_LIMITED}")
-    with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "serve_app.local"], cwd=REPO, env=env,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(proc, base, log)
-        yield LocalApp(base, log, proc.pid)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+    with running_app(env, log) as app:
+        yield app
 
 
 def test_direct_serves_with_key(direct_app):
