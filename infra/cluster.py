@@ -223,26 +223,27 @@ class Cluster(pulumi.ComponentResource):
 
         after_nodes = pulumi.ResourceOptions(parent=self, depends_on=[self.node_group])
         versions = cfg.addon_versions
-        pia = aws.eks.Addon(
-            f"{name}-pod-identity-agent",
-            cluster_name=cluster_name,
-            addon_name="eks-pod-identity-agent",
-            addon_version=versions.eks_pod_identity_agent,
-            resolve_conflicts_on_create="OVERWRITE",
-            resolve_conflicts_on_update="OVERWRITE",
-            tags=tags,
-            opts=after_nodes,
-        )
-        aws.eks.Addon(
-            f"{name}-coredns",
-            cluster_name=cluster_name,
-            addon_name="coredns",
-            addon_version=versions.coredns,
-            resolve_conflicts_on_create="OVERWRITE",
-            resolve_conflicts_on_update="OVERWRITE",
+        def addon(
+            key: str, addon_name: str, version: str, opts: pulumi.ResourceOptions = after_nodes,
+            **extra: Any,
+        ) -> aws.eks.Addon:
+            # Pinned version; OVERWRITE so that settings made by hand converge to this program.
+            return aws.eks.Addon(
+                f"{name}-{key}",
+                cluster_name=cluster_name,
+                addon_name=addon_name,
+                addon_version=version,
+                resolve_conflicts_on_create="OVERWRITE",
+                resolve_conflicts_on_update="OVERWRITE",
+                tags=tags,
+                opts=opts,
+                **extra,
+            )
+
+        pia = addon("pod-identity-agent", "eks-pod-identity-agent", versions.eks_pod_identity_agent)
+        addon(
+            "coredns", "coredns", versions.coredns,
             configuration_values=json.dumps(system_addon_placement()),
-            tags=tags,
-            opts=after_nodes,
         )
         ebs_role = aws.iam.Role(
             f"{name}-ebs-csi",
@@ -253,22 +254,18 @@ class Cluster(pulumi.ComponentResource):
         aws.iam.RolePolicyAttachment(
             f"{name}-ebs-csi",
             role=ebs_role.name,
-            policy_arn="arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy",
+            policy_arn=aws.get_partition_output().partition.apply(
+                lambda part: f"arn:{part}:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
+            ),
             opts=child,
         )
-        ebs = aws.eks.Addon(
-            f"{name}-ebs-csi",
-            cluster_name=cluster_name,
-            addon_name="aws-ebs-csi-driver",
-            addon_version=versions.aws_ebs_csi_driver,
-            resolve_conflicts_on_create="OVERWRITE",
-            resolve_conflicts_on_update="OVERWRITE",
+        ebs = addon(
+            "ebs-csi", "aws-ebs-csi-driver", versions.aws_ebs_csi_driver,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.node_group, pia]),
             pod_identity_associations=[
                 {"role_arn": ebs_role.arn, "service_account": EBS_CSI_SERVICE_ACCOUNT}
             ],
             configuration_values=json.dumps({"controller": system_addon_placement()}),
-            tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.node_group, pia]),
         )
         sc = gp3_storage_class()
         k8s.storage.v1.StorageClass(
