@@ -43,6 +43,10 @@ class Design:
     env: dict[str, str] = field(default_factory=dict)
     config: dict = field(default_factory=dict)
     path: str = ""  # where tiny-chat's OpenAI API lives under the app's base URL
+    # Serve only these models (aliases keep their targets among them). On a CPU box every
+    # engine busy-polls even when idle, so a second model costs the measured one CPU; on a
+    # GPU cluster each model's engine has its own node.
+    only: tuple[str, ...] = ()
 
 
 DESIGNS: dict[str, Design] = {
@@ -56,6 +60,12 @@ DESIGNS: dict[str, Design] = {
         " (RAY_worker_niceness=0; Ray's default is 15)",
         env={"RAY_worker_niceness": "0"},
         config={"throughputOptimized": True},
+    ),
+    "gateway-throughput-one-engine": Design(
+        "as gateway-throughput (auth + alias `chat` + routing), tiny-chat-v2 not served, so"
+        " one engine per side",
+        config={"throughputOptimized": True},
+        only=(MODEL,),
     ),
     "direct": Design(
         "one app per model, LLMServer serves HTTP itself (direct streaming) behind HAProxy,"
@@ -223,6 +233,12 @@ def _vllm_cmd(model_dir: Path, port: int) -> list[str]:
 def _serving_file(design: Design, path: Path) -> Path:
     data = local_serving_config().model_dump(mode="json", by_alias=True)
     data.update(design.config)
+    if design.only:
+        data["models"] = [m for m in data["models"] if m["id"] in design.only]
+        data["aliases"] = [
+            dict(a, targets=[t for t in a["targets"] if t["model"] in design.only])
+            for a in data["aliases"]
+        ]
     path.write_text(json.dumps(data))
     return path
 
