@@ -17,6 +17,7 @@ import pulumi_kubernetes as k8s
 
 from infra import labels
 from infra.config import ClusterConfig, NetworkConfig
+from infra.iam import service_trust_policy
 from infra.network import DISCOVERY_TAG, Network
 
 ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
@@ -29,6 +30,13 @@ NODE_MANAGED_POLICIES = (
 EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
 
 
+def pod_identity_trust(account_id: str) -> dict[str, Any]:
+    """Trust for EKS Pod Identity, limited to this account's clusters."""
+    return service_trust_policy(
+        "pods.eks.amazonaws.com", account_id, ["sts:AssumeRole", "sts:TagSession"]
+    )
+
+
 def node_role(
     name: str, tags: dict[str, str], parent: pulumi.Resource
 ) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
@@ -36,9 +44,8 @@ def node_role(
     Karpenter's nodes both use it."""
     child = pulumi.ResourceOptions(parent=parent)
     partition = aws.get_partition_output().partition
-    role = aws.iam.Role(
-        name, assume_role_policy=json.dumps(ec2_trust_policy()), tags=tags, opts=child
-    )
+    trust = json.dumps(service_trust_policy("ec2.amazonaws.com"))
+    role = aws.iam.Role(name, assume_role_policy=trust, tags=tags, opts=child)
     attachments = [
         aws.iam.RolePolicyAttachment(
             f"{name}-{p}",
@@ -75,34 +82,6 @@ def endpoint_settings(cfg: ClusterConfig) -> dict[str, Any]:
         "endpoint_private_access": True,
         "endpoint_public_access": public,
         "public_access_cidrs": [str(c) for c in cfg.public_access_cidrs] if public else None,
-    }
-
-
-def ec2_trust_policy() -> dict[str, Any]:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "ec2.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-
-
-def pod_identity_trust_policy(account_id: str) -> dict[str, Any]:
-    """Trust for EKS Pod Identity, limited to this account's clusters."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "pods.eks.amazonaws.com"},
-                "Action": ["sts:AssumeRole", "sts:TagSession"],
-                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-            }
-        ],
     }
 
 
@@ -247,7 +226,7 @@ class Cluster(pulumi.ComponentResource):
         )
         ebs_role = aws.iam.Role(
             f"{name}-ebs-csi",
-            assume_role_policy=account.apply(lambda a: json.dumps(pod_identity_trust_policy(a))),
+            assume_role_policy=account.apply(lambda a: json.dumps(pod_identity_trust(a))),
             tags=tags,
             opts=child,
         )

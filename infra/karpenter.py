@@ -19,7 +19,7 @@ import pulumi_kubernetes as k8s
 from infra import cluster as cluster_mod
 from infra import labels, versions
 from infra.catalog import CATALOG, instance_types
-from infra.cluster import Cluster, pod_identity_trust_policy
+from infra.cluster import Cluster, pod_identity_trust
 from infra.config import GpuNodePoolConfig, KarpenterConfig
 from infra.labels import GPU_MODEL_LABEL, GPU_POOL_LABEL, NODE_CLASS_LABEL  # noqa: F401 (API)
 from infra.network import DISCOVERY_TAG
@@ -558,7 +558,7 @@ class Karpenter(pulumi.ComponentResource):
         # -- controller identity (Pod Identity)
         controller_role = aws.iam.Role(
             f"{name}-controller",
-            assume_role_policy=account.apply(lambda a: json.dumps(pod_identity_trust_policy(a))),
+            assume_role_policy=account.apply(lambda a: json.dumps(pod_identity_trust(a))),
             tags=tags,
             opts=child,
         )

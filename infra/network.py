@@ -16,6 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.config import NetworkConfig
+from infra.iam import service_trust_policy
 
 DISCOVERY_TAG = "karpenter.sh/discovery"
 
@@ -40,20 +41,6 @@ def subnet_plan(
     public = list(eighths[7].subnets(prefixlen_diff=3))[:az_count]
     pods = list(pod_cidr.subnets(prefixlen_diff=3))[:az_count] if pod_cidr else []
     return SubnetPlan(private, public, pods)
-
-
-def flow_log_trust_policy(account_id: str) -> dict[str, Any]:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-            }
-        ],
-    }
 
 
 def flow_log_policy(log_group_arn: str) -> dict[str, Any]:
@@ -265,7 +252,9 @@ class Network(pulumi.ComponentResource):
         )
         role = aws.iam.Role(
             f"{name}-flow-logs",
-            assume_role_policy=account.apply(lambda a: json.dumps(flow_log_trust_policy(a))),
+            assume_role_policy=account.apply(
+                lambda a: json.dumps(service_trust_policy("vpc-flow-logs.amazonaws.com", a))
+            ),
             tags=t(),
             opts=child,
         )
