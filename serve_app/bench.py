@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import signal
 import socket
 import statistics
@@ -73,6 +74,23 @@ DESIGNS: dict[str, Design] = {
         config={"throughputOptimized": True, "gateway": "direct", "aliases": []},
         path="/tiny-chat",
     ),
+    "direct-one": Design(
+        "direct, tiny-chat only (ceiling of Ray's direct streaming with the LLMRouter call)",
+        config={"throughputOptimized": True, "gateway": "direct", "aliases": []},
+        only=(MODEL,),
+    ),
+    "direct-one-norouter": Design(
+        "direct, tiny-chat only, no LLMRouter: HAProxy balances onto LLMServer replicas itself",
+        env={"LLM_PLATFORM_DIRECT_ROUTER": "0"},
+        config={"throughputOptimized": True, "gateway": "direct", "aliases": []},
+        only=(MODEL,),
+    ),
+    "direct-one-norouter-1t": Design(
+        "as direct-one-norouter, HAProxy with one thread (RAY_SERVE_HAPROXY_NBTHREAD=1)",
+        env={"LLM_PLATFORM_DIRECT_ROUTER": "0", "RAY_SERVE_HAPROXY_NBTHREAD": "1"},
+        config={"throughputOptimized": True, "gateway": "direct", "aliases": []},
+        only=(MODEL,),
+    ),
 }
 
 
@@ -83,8 +101,11 @@ class Stats:
     errors: int = 0
     elapsed: float = 0.0
     ttft: list[float] = field(default_factory=list)
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds by process label
 
     def merge(self, other: Stats) -> None:
+        for label, secs in other.cpu.items():
+            self.cpu[label] = self.cpu.get(label, 0.0) + secs
         self.requests += other.requests
         self.tokens += other.tokens
         self.errors += other.errors
@@ -217,6 +238,55 @@ def _signal_tree(root: int, sig: int) -> None:
             os.kill(pid, sig)
 
 
+def _proc_label(pid: int) -> str:
+    """A short, stable name for a process: Ray's title (ray::...), else the program/module."""
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    args = [a.decode(errors="replace") for a in argv if a]
+    if not args:
+        return "?"
+    if args[0].startswith("ray::"):  # ray::Name or ray::Name.method_being_run
+        return args[0].split()[0].split(".")[0]
+    if "-m" in args[:3]:
+        return args[args.index("-m") + 1].rsplit(".", 1)[-1]
+    name = os.path.basename(args[0])
+    if name.startswith("python") and len(args) > 1:
+        return os.path.basename(args[1])
+    return name
+
+
+def cpu_by_process(root: int) -> dict[int, tuple[str, float]]:
+    """CPU seconds (user+system) used so far by `root` and each descendant: pid -> (label, s)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parent: dict[int, int] = {}
+    stat: dict[int, list[str]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with suppress(OSError):
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+                parent[int(entry)], stat[int(entry)] = int(fields[1]), fields
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo += [p for p, pp in parent.items() if pp == pid]
+    out: dict[int, tuple[str, float]] = {}
+    for pid in tree:
+        with suppress(OSError, KeyError, IndexError):
+            fields = stat[pid]
+            out[pid] = (_proc_label(pid), (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
+def cpu_used(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]
+             ) -> dict[str, float]:
+    """CPU seconds between two snapshots, by label (diffed per pid: Ray retitles processes)."""
+    out: dict[str, float] = {}
+    for pid, (label, secs) in after.items():
+        used = secs - before.get(pid, (label, 0.0))[1]
+        out[label] = out.get(label, 0.0) + used
+    return out
+
+
 def _vllm_cmd(model_dir: Path, port: int) -> list[str]:
     # Same engine arguments as the app's LLMServer (LOCAL_ENGINE_ARGS).
     return [
@@ -241,6 +311,18 @@ def _serving_file(design: Design, path: Path) -> Path:
         ]
     path.write_text(json.dumps(data))
     return path
+
+
+def _measured(pid: int, base: str, key: str | None, c: int, duration: float,
+              max_tokens: int) -> Stats:
+    """run_load, plus the CPU time each server process and the client used meanwhile."""
+    before, client = cpu_by_process(pid), resource.getrusage(resource.RUSAGE_SELF)
+    st = asyncio.run(run_load(base, key, c, duration, max_tokens))
+    after, client_after = cpu_by_process(pid), resource.getrusage(resource.RUSAGE_SELF)
+    st.cpu = cpu_used(before, after)
+    st.cpu["(bench client)"] = (client_after.ru_utime + client_after.ru_stime
+                                - client.ru_utime - client.ru_stime)
+    return st
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -305,7 +387,7 @@ def main() -> None:
                         _signal_tree(procs[name].pid, signal.SIGCONT)
                         _signal_tree(procs[other[name]].pid, signal.SIGSTOP)
                         time.sleep(0.5)
-                    st = asyncio.run(run_load(base, key, c, step, args.max_tokens))
+                    st = _measured(procs[name].pid, base, key, c, step, args.max_tokens)
                     results.setdefault((name, c), Stats()).merge(st)
             for name in ("vllm", "app"):
                 st = results[(name, c)]
@@ -330,6 +412,17 @@ def _report(design: str, levels: list[int], results: dict[tuple[str, int], Stats
         summary[c] = {"ratio": round(ratio, 3), "ttft_p50_overhead_ms": round(d50, 1),
                       "vllm_rps": round(v.rps, 2), "app_rps": round(a.rps, 2),
                       "errors": v.errors + a.errors}
+    for c in levels:
+        print(f"\nCPU ms per completed request at c={c} (server processes + this client):")
+        for name in ("vllm", "app"):
+            st = results[(name, c)]
+            parts = sorted(st.cpu.items(), key=lambda kv: -kv[1])
+            total = sum(st.cpu.values()) * 1000 / max(st.requests, 1)
+            print(f"  {name:4s} total {total:6.1f}: " + ", ".join(
+                f"{label} {secs * 1000 / max(st.requests, 1):.1f}" for label, secs in parts
+                if secs * 1000 / max(st.requests, 1) >= 0.05))
+            summary[c][f"{name}_cpu_ms_per_request"] = {
+                label: round(secs * 1000 / max(st.requests, 1), 2) for label, secs in parts}
     (OUT_DIR / f"result-{design}.json").write_text(json.dumps(summary, indent=1))
     last = levels[-1]
     ratio = summary[last]["ratio"]
