@@ -8,6 +8,7 @@ deployment: `GatewayIngress`, a subclass of Ray's `OpenAiIngress`.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -22,11 +23,11 @@ from ray.serve.deployment import Application
 from ray.serve.exceptions import BackPressureError
 from ray.serve.llm import LLMConfig, build_llm_deployment
 from ray.serve.llm.ingress import OpenAiIngress, make_fastapi_ingress
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
 
 from serve_app.auth import ApiKey, KeyChecker, load_keys
 from serve_app.config import ModelSpec, ServingConfig
-from serve_app.errors import install_error_handlers, openai_error
+from serve_app.errors import GatewayError, install_error_handlers
 from serve_app.middleware import HEALTH_PATH, ApiKeyMiddleware
 from serve_app.routing import AliasTable
 from serve_app.server import GatewayLLMServer
@@ -94,13 +95,13 @@ class GatewayIngress(OpenAiIngress):
         return None if request is None else request.scope.get("state", {}).get("api_key")
 
     def _route(self, body: Any, request: Request | None) -> Any:
-        """Check permissions and resolve aliases; return the body to send, or an error."""
-        name = body.model
+        """Check permissions and resolve aliases; return the body to send to the model."""
+        name = getattr(body, "model", None)
         if not name:
-            return openai_error(400, "`model` is required", param="model")
+            raise GatewayError(400, "`model` is required", param="model")
         key = self._key(request)
         if name not in self._names or (key is not None and not self._checker.may_use(key, name)):
-            return openai_error(
+            raise GatewayError(
                 404,
                 f"The model `{name}` does not exist or you do not have access to it.",
                 param="model",
@@ -112,28 +113,27 @@ class GatewayIngress(OpenAiIngress):
         caller = getattr(body, "user", None) or (key.name if key else "anonymous")
         return body.model_copy(update={"model": self._aliases.resolve(name, caller)})
 
-    async def _process_llm_request(
-        self, body: Any, call_method: str, raw_request: Request | None = None
-    ) -> Response:
+    async def _get_response(  # type: ignore[override]
+        self, *, body: Any, call_method: str, raw_request: Request | None = None
+    ) -> AsyncGenerator[Any, None]:
+        """The one path every model-addressed route takes (chat, completions, embeddings,
+        score, tokenize, ...): permissions and aliases are enforced here, not per route."""
         routed = self._route(body, raw_request)
-        if isinstance(routed, Response):
-            return routed
+        stream = super()._get_response(
+            body=routed, call_method=call_method, raw_request=raw_request
+        )
         try:
-            return await super()._process_llm_request(routed, call_method, raw_request)
-        except BackPressureError:
+            first = await stream.__anext__()
+        except StopAsyncIteration:
+            return
+        except BackPressureError as exc:
             # The model's bounded queue is full: tell the client to back off and retry.
-            return openai_error(
+            raise GatewayError(
                 503, f"Model `{routed.model}` is overloaded; retry later.", code="overloaded"
-            )
-
-    async def embeddings(self, body: Any, request: Request) -> Response:
-        routed = self._route(body, request)
-        if isinstance(routed, Response):
-            return routed
-        try:
-            return await super().embeddings(routed, request)
-        except BackPressureError:
-            return openai_error(503, f"Model `{routed.model}` is overloaded; retry later.")
+            ) from exc
+        yield first
+        async for item in stream:
+            yield item
 
     def _alias_card(self, name: str) -> ModelCard:
         return ModelCard(
@@ -156,7 +156,7 @@ class GatewayIngress(OpenAiIngress):
     async def model_data(self, model: str, request: Request) -> Any:  # type: ignore[override]
         key = self._key(request)
         if model not in self._names or (key is not None and not self._checker.may_use(key, model)):
-            return openai_error(404, f"The model `{model}` does not exist.", code="model_not_found")
+            raise GatewayError(404, f"The model `{model}` does not exist.", code="model_not_found")
         return self._model_cards.get(model) or self._alias_card(model)
 
 

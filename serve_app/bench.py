@@ -79,18 +79,6 @@ DESIGNS: dict[str, Design] = {
         config={"throughputOptimized": True, "gateway": "direct", "aliases": []},
         only=(MODEL,),
     ),
-    "direct-one-norouter": Design(
-        "direct, tiny-chat only, no LLMRouter: HAProxy balances onto LLMServer replicas itself",
-        env={"LLM_PLATFORM_DIRECT_ROUTER": "0"},
-        config={"throughputOptimized": True, "gateway": "direct", "aliases": []},
-        only=(MODEL,),
-    ),
-    "direct-one-norouter-1t": Design(
-        "as direct-one-norouter, HAProxy with one thread (RAY_SERVE_HAPROXY_NBTHREAD=1)",
-        env={"LLM_PLATFORM_DIRECT_ROUTER": "0", "RAY_SERVE_HAPROXY_NBTHREAD": "1"},
-        config={"throughputOptimized": True, "gateway": "direct", "aliases": []},
-        only=(MODEL,),
-    ),
 }
 
 
@@ -325,6 +313,19 @@ def _measured(pid: int, base: str, key: str | None, c: int, duration: float,
     return st
 
 
+def _idle_cores(procs: dict[str, subprocess.Popen], name: str, other: str, pause: bool,
+                seconds: float = 6.0) -> float:
+    """CPU a server burns with no requests at all (Ray's runtime, polling loops), in cores."""
+    if pause:
+        _signal_tree(procs[name].pid, signal.SIGCONT)
+        _signal_tree(procs[other].pid, signal.SIGSTOP)
+    time.sleep(2.0)  # let the last requests' tails settle
+    before, start = cpu_by_process(procs[name].pid), time.monotonic()
+    time.sleep(seconds)
+    used = cpu_used(before, cpu_by_process(procs[name].pid))
+    return sum(used.values()) / (time.monotonic() - start)
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -374,6 +375,9 @@ def main() -> None:
             stack.callback(_signal_tree, p.pid, signal.SIGCONT)
         for base, key in targets.values():  # warm-up, not measured
             asyncio.run(run_load(base, key, 4, 3.0, args.max_tokens))
+        idle = {name: _idle_cores(procs, name, other[name], args.pause_idle) for name in procs}
+        print("idle CPU (no load, cores busy): "
+              + ", ".join(f"{n} {v:.3f}" for n, v in idle.items()), flush=True)
         # Short alternating rounds: background noise on a shared machine hits both sides.
         step = args.duration / args.rounds
         turn = 0
@@ -394,10 +398,11 @@ def main() -> None:
                 print(f"  {name:4s} c={c:<3d} {st.rps:7.2f} req/s {st.tps:8.1f} tok/s "
                       f"TTFT p50 {st.ttft_ms(50):7.1f} ms p99 {st.ttft_ms(99):7.1f} ms "
                       f"errors {st.errors}", flush=True)
-    _report(args.design, levels, results)
+    _report(args.design, levels, results, idle)
 
 
-def _report(design: str, levels: list[int], results: dict[tuple[str, int], Stats]) -> None:
+def _report(design: str, levels: list[int], results: dict[tuple[str, int], Stats],
+            idle: dict[str, float]) -> None:
     print(f"\n{'c':>3} | {'vLLM req/s':>10} {'app req/s':>10} {'ratio':>6} | "
           f"{'vLLM tok/s':>10} {'app tok/s':>10} | {'TTFT p50 vLLM/app ms':>21} "
           f"{'d':>6} | {'TTFT p99 vLLM/app ms':>21}")
@@ -423,6 +428,7 @@ def _report(design: str, levels: list[int], results: dict[tuple[str, int], Stats
                 if secs * 1000 / max(st.requests, 1) >= 0.05))
             summary[c][f"{name}_cpu_ms_per_request"] = {
                 label: round(secs * 1000 / max(st.requests, 1), 2) for label, secs in parts}
+    summary["idle_cores"] = {name: round(v, 3) for name, v in idle.items()}
     (OUT_DIR / f"result-{design}.json").write_text(json.dumps(summary, indent=1))
     last = levels[-1]
     ratio = summary[last]["ratio"]

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import os
-
-from ray import serve
 from ray.serve.deployment import Application
-from ray.serve.llm import LLMServer, build_llm_deployment, build_openai_app
+from ray.serve.llm import LLMServer, build_openai_app
 
 from serve_app.app import llm_config
 from serve_app.config import AuthConfig, ServingConfig
@@ -46,6 +43,4 @@ def build_direct_app(args: dict[str, Any]) -> Application:
         server_cls=AuthLLMServer,
         experimental_configs={_AUTH_KEY: cfg.auth.model_dump(mode="json")},
     )
-    if os.environ.get("LLM_PLATFORM_DIRECT_ROUTER", "1") == "0":  # experiment
-        return build_llm_deployment(config, deployment_cls=serve.ingress()(AuthLLMServer))
     return build_openai_app({"llm_configs": [config]})

@@ -29,6 +29,16 @@ def error_body(status: int, message: str, *, param: str | None = None, code: str
     }
 
 
+class GatewayError(Exception):
+    """A client mistake found by the gateway; rendered as OpenAI error JSON by its handler."""
+
+    def __init__(
+        self, status: int, message: str, *, param: str | None = None, code: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.message, self.param, self.code = status, message, param, code
+
+
 def openai_error(
     status: int, message: str, *, param: str | None = None, code: str | None = None
 ) -> JSONResponse:
@@ -37,7 +47,10 @@ def openai_error(
 
 def _validation_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
     first = exc.errors()[0] if exc.errors() else {}
-    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    if first.get("type") == "json_invalid":  # its loc is a byte offset, not a parameter
+        return openai_error(400, "The request body is not valid JSON.", code="invalid_json")
+    # Drop "body" and pydantic's validator wrappers (e.g. "function-wrap[...]") from the path.
+    loc = [str(p) for p in first.get("loc", ()) if p != "body" and "[" not in str(p)]
     where = ".".join(loc)
     msg = first.get("msg", "invalid request")
     message = f"Invalid request: {msg}" + (f" (at `{where}`)" if where else "")
@@ -53,6 +66,10 @@ def _openai_handler(request: Request, exc: OpenAIHTTPException) -> JSONResponse:
     return openai_error(exc.status_code, exc.message)
 
 
+def _gateway_handler(request: Request, exc: GatewayError) -> JSONResponse:
+    return openai_error(exc.status, exc.message, param=exc.param, code=exc.code)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """OpenAI error JSON for malformed bodies, bad params, unknown paths and engine errors.
 
@@ -62,3 +79,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(StarletteHTTPException, _http_handler)
     app.add_exception_handler(OpenAIHTTPException, _openai_handler)
+    app.add_exception_handler(GatewayError, _gateway_handler)

@@ -25,6 +25,7 @@ STARTUP_TIMEOUT_S = float(os.environ.get("E2E_STARTUP_TIMEOUT_S", "600"))
 KEY_ADMIN = "sk-e2e-admin-0123456789"
 KEY_OTHER = "sk-e2e-other-9876543210"
 KEY_LIMITED = "sk-e2e-limited-5555555"  # may call tiny-chat only
+EMBED_MODEL = "tiny-embed"
 # tiny-chat-v2 gets a small bounded queue so the overload test can fill it quickly.
 V2_MAX_ONGOING, V2_MAX_QUEUED = 4, 4
 
@@ -64,6 +65,7 @@ def _require(modules: list[str]) -> None:
 
 def _serving_file(path: Path) -> Path:
     from serve_app.local import local_serving_config
+    from serve_app.tiny_model import ensure_tiny_model
 
     cfg = local_serving_config()
     data = cfg.model_dump(mode="json", by_alias=True)
@@ -72,6 +74,11 @@ def _serving_file(path: Path) -> Path:
             model["maxOngoingRequests"] = V2_MAX_ONGOING
             model["maxQueuedRequests"] = V2_MAX_QUEUED
             model["autoscaling"]["targetOngoingRequests"] = 2
+    # An embedding model too, so /v1/embeddings is tested end to end (not in `make local`).
+    embed = next(m for m in data["models"] if m["id"] == "tiny-chat")
+    data["models"].append(
+        dict(embed, id=EMBED_MODEL, task="embed", source=str(ensure_tiny_model(EMBED_MODEL, 3)))
+    )
     data["auth"]["allowedModels"] = {"limited": ["tiny-chat"]}
     path.write_text(json.dumps(data))
     return path

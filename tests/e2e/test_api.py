@@ -11,7 +11,7 @@ MODELS = ["tiny-chat", "tiny-chat-v2"]
 
 def test_list_models_includes_models_and_alias(local_app):
     ids = {m.id for m in local_app.client().models.list()}
-    assert ids == {"tiny-chat", "tiny-chat-v2", "chat"}
+    assert ids == {"tiny-chat", "tiny-chat-v2", "tiny-embed", "chat"}
 
 
 def test_list_models_respects_per_key_allowed_models(local_app):
