@@ -21,6 +21,16 @@ _ENV_VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SECRET_NAME_RE = re.compile(r"(^|_)(API_?KEYS?|KEYS?|TOKENS?|SECRETS?|PASSWORDS?)($|_)")
 
 
+
+def _first_repeat(names: list[str]) -> int | None:
+    """Index of the first name that already appeared earlier in the list, if any."""
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            return i
+        seen.add(name)
+    return None
+
 class StrictModel(pydantic.BaseModel):
     """Base for every config model: unknown keys are errors, keys are camelCase."""
 
@@ -115,11 +125,9 @@ class Alias(StrictModel):
     @field_validator("targets")
     @classmethod
     def _unique_targets(cls, value: list[AliasTarget]) -> list[AliasTarget]:
-        seen: set[str] = set()
-        for i, target in enumerate(value):
-            if target.model in seen:
-                raise ValueError(f"targets[{i}].model {target.model!r} is listed twice")
-            seen.add(target.model)
+        i = _first_repeat([t.model for t in value])
+        if i is not None:
+            raise ValueError(f"targets[{i}].model {value[i].model!r} is listed twice")
         return value
 
 
@@ -182,11 +190,9 @@ class ServingConfig(StrictModel):
     @field_validator("models")
     @classmethod
     def _unique_models(cls, value: list[ModelSpec]) -> list[ModelSpec]:
-        seen: set[str] = set()
-        for i, model in enumerate(value):
-            if model.id in seen:
-                raise ValueError(f"models[{i}].id {model.id!r} is used by an earlier model")
-            seen.add(model.id)
+        i = _first_repeat([m.id for m in value])
+        if i is not None:
+            raise ValueError(f"models[{i}].id {value[i].id!r} is used by an earlier model")
         return value
 
     @field_validator("aliases")
