@@ -21,7 +21,6 @@ _ENV_VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SECRET_NAME_RE = re.compile(r"(^|_)(API_?KEYS?|KEYS?|TOKENS?|SECRETS?|PASSWORDS?)($|_)")
 
 
-
 def _first_repeat(names: list[str]) -> int | None:
     """Index of the first name that already appeared earlier in the list, if any."""
     seen: set[str] = set()
@@ -30,6 +29,7 @@ def _first_repeat(names: list[str]) -> int | None:
             return i
         seen.add(name)
     return None
+
 
 class StrictModel(pydantic.BaseModel):
     """Base for every config model: unknown keys are errors, keys are camelCase."""
