@@ -94,12 +94,8 @@ class GatewayIngress(OpenAiIngress):
     def _key(request: Request | None) -> ApiKey | None:
         return None if request is None else request.scope.get("state", {}).get("api_key")
 
-    def _route(self, body: Any, request: Request | None) -> Any:
-        """Check permissions and resolve aliases; return the body to send to the model."""
-        name = getattr(body, "model", None)
-        if not name:
-            raise GatewayError(400, "`model` is required", param="model")
-        key = self._key(request)
+    def _require_visible(self, name: str, key: ApiKey | None) -> None:
+        """404 (not 403) for a model the key may not use: do not reveal that it exists."""
         if name not in self._names or (key is not None and not self._checker.may_use(key, name)):
             raise GatewayError(
                 404,
@@ -107,6 +103,14 @@ class GatewayIngress(OpenAiIngress):
                 param="model",
                 code="model_not_found",
             )
+
+    def _route(self, body: Any, request: Request | None) -> Any:
+        """Check permissions and resolve aliases; return the body to send to the model."""
+        name = getattr(body, "model", None)
+        if not name:
+            raise GatewayError(400, "`model` is required", param="model")
+        key = self._key(request)
+        self._require_visible(name, key)
         if name not in self._aliases:
             return body
         # Stable per caller: the `user` field if given, else the API key.
@@ -154,9 +158,7 @@ class GatewayIngress(OpenAiIngress):
         return ModelList(data=cards)
 
     async def model_data(self, model: str, request: Request) -> Any:  # type: ignore[override]
-        key = self._key(request)
-        if model not in self._names or (key is not None and not self._checker.may_use(key, model)):
-            raise GatewayError(404, f"The model `{model}` does not exist.", code="model_not_found")
+        self._require_visible(model, self._key(request))
         return self._model_cards.get(model) or self._alias_card(model)
 
 
