@@ -15,15 +15,17 @@ from infra.cluster import access_entries, endpoint_settings, gp3_storage_class
 from infra.config import ClusterConfig, GpuNodePoolConfig, KarpenterConfig
 from infra.gpu import dcgm_exporter_values, device_plugin_values, needs_device_plugin
 from infra.karpenter import (
-    PARLIAMENT_EXCEPTIONS,
     ami_alias,
-    controller_policy,
     controller_values,
     gpu_node_class,
     head_node_class,
     head_nodepool,
-    interruption_rules,
     nodepool,
+)
+from infra.karpenter_iam import (
+    PARLIAMENT_EXCEPTIONS,
+    controller_policy,
+    interruption_rules,
     queue_policy,
 )
 from infra.network import flow_log_policy, subnet_plan
