@@ -24,6 +24,7 @@ import time
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -234,12 +235,15 @@ def _proc_label(pid: int) -> str:
         return "?"
     if args[0].startswith("ray::"):  # ray::Name or ray::Name.method_being_run
         return args[0].split()[0].split(".")[0]
-    if "-m" in args[:3]:
-        return args[args.index("-m") + 1].rsplit(".", 1)[-1]
     name = os.path.basename(args[0])
-    if name.startswith("python") and len(args) > 1:
-        return os.path.basename(args[1])
-    return name
+    if not name.startswith("python"):
+        return name
+    if "-m" in args[:-1]:
+        return args[args.index("-m") + 1].rsplit(".", 1)[-1]
+    if "-c" in args:
+        return "python -c"
+    script = next((a for a in args[1:] if not a.startswith("-")), name)
+    return os.path.basename(script)
 
 
 def cpu_by_process(root: int) -> dict[int, tuple[str, float]]:
@@ -330,24 +334,60 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _positive(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+        return value
+
+    return parse
+
+
+def _levels(text: str) -> list[int]:
+    """`1,8,32` -> [1, 8, 32]; every level a positive integer."""
+    try:
+        levels = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of integers, e.g. 1,8,32"
+        ) from None
+    if not levels or min(levels) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: every concurrency must be greater than 0")
+    return levels
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The bench's flags; a bad value exits 2 with argparse's message naming the flag."""
+    parser = argparse.ArgumentParser(
+        prog="python -m serve_app.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--design", choices=sorted(DESIGNS), default="gateway-throughput")
+    parser.add_argument("--duration", type=_positive(float), default=24.0,
+                        help="seconds of load per server and concurrency")
+    parser.add_argument("--rounds", type=_positive(int), default=4,
+                        help="alternations per concurrency")
+    parser.add_argument("--pause-idle", action=argparse.BooleanOptionalAction, default=True,
+                        help="SIGSTOP the server not under load (its idle polling loops compete"
+                             " for the same 2 cores otherwise)")
+    parser.add_argument("--concurrency", type=_levels, default=[1, 8, 32],
+                        help="comma-separated concurrency levels (default 1,8,32)")
+    parser.add_argument("--max-tokens", type=_positive(int), default=64)
+    parser.add_argument("--startup-timeout", type=_positive(float), default=600)
+    return parser.parse_args(argv)
+
+
 def main() -> None:
     # Explicit handlers: stop both servers on Ctrl-C/SIGTERM even when started in background.
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--design", choices=sorted(DESIGNS), default="gateway-throughput")
-    parser.add_argument("--duration", type=float, default=24.0,
-                        help="seconds of load per server and concurrency")
-    parser.add_argument("--rounds", type=int, default=4, help="alternations per concurrency")
-    parser.add_argument("--pause-idle", action=argparse.BooleanOptionalAction, default=True,
-                        help="SIGSTOP the server not under load (its idle polling loops compete"
-                             " for the same 2 cores otherwise)")
-    parser.add_argument("--concurrency", default="1,8,32")
-    parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--startup-timeout", type=float, default=600)
-    args = parser.parse_args()
-    levels = [int(c) for c in args.concurrency.split(",")]
+    args = parse_args(sys.argv[1:])
+    levels = args.concurrency
     design = DESIGNS[args.design]
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     model_dir = ensure_tiny_model(MODEL, 1)
