@@ -317,12 +317,17 @@ def _measured(pid: int, base: str, key: str | None, c: int, duration: float,
     return st
 
 
+def _focus(procs: dict[str, subprocess.Popen], name: str, other: str) -> None:
+    """Resume server `name` and freeze `other`, each with every process below it."""
+    _signal_tree(procs[name].pid, signal.SIGCONT)
+    _signal_tree(procs[other].pid, signal.SIGSTOP)
+
+
 def _idle_cores(procs: dict[str, subprocess.Popen], name: str, other: str, pause: bool,
                 seconds: float = 6.0) -> float:
     """CPU a server burns with no requests at all (Ray's runtime, polling loops), in cores."""
     if pause:
-        _signal_tree(procs[name].pid, signal.SIGCONT)
-        _signal_tree(procs[other].pid, signal.SIGSTOP)
+        _focus(procs, name, other)
     time.sleep(2.0)  # let the last requests' tails settle
     before, start = cpu_by_process(procs[name].pid), time.monotonic()
     time.sleep(seconds)
@@ -428,8 +433,7 @@ def main() -> None:
                 for name in order:
                     base, key = targets[name]
                     if args.pause_idle:  # freeze the other server so its idle loops cost nothing
-                        _signal_tree(procs[name].pid, signal.SIGCONT)
-                        _signal_tree(procs[other[name]].pid, signal.SIGSTOP)
+                        _focus(procs, name, other[name])
                         time.sleep(0.5)
                     st = _measured(procs[name].pid, base, key, c, step, args.max_tokens)
                     results.setdefault((name, c), Stats()).merge(st)
@@ -461,13 +465,14 @@ def _report(design: str, levels: list[int], results: dict[tuple[str, int], Stats
         print(f"\nCPU ms per completed request at c={c} (server processes + this client):")
         for name in ("vllm", "app"):
             st = results[(name, c)]
-            parts = sorted(st.cpu.items(), key=lambda kv: -kv[1])
-            total = sum(st.cpu.values()) * 1000 / max(st.requests, 1)
-            print(f"  {name:4s} total {total:6.1f}: " + ", ".join(
-                f"{label} {secs * 1000 / max(st.requests, 1):.1f}" for label, secs in parts
-                if secs * 1000 / max(st.requests, 1) >= 0.05))
+            per_request = {
+                label: secs * 1000 / max(st.requests, 1)
+                for label, secs in sorted(st.cpu.items(), key=lambda kv: -kv[1])
+            }
+            print(f"  {name:4s} total {sum(per_request.values()):6.1f}: " + ", ".join(
+                f"{label} {ms:.1f}" for label, ms in per_request.items() if ms >= 0.05))
             summary[c][f"{name}_cpu_ms_per_request"] = {
-                label: round(secs * 1000 / max(st.requests, 1), 2) for label, secs in parts}
+                label: round(ms, 2) for label, ms in per_request.items()}
     summary["idle_cores"] = {name: round(v, 3) for name, v in idle.items()}
     (OUT_DIR / f"result-{design}.json").write_text(json.dumps(summary, indent=1))
     last = levels[-1]
