@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse
 
 from serve_app.auth import ApiKey, KeyChecker, load_keys
 from serve_app.config import ModelSpec, ServingConfig
-from serve_app.errors import GatewayError, install_error_handlers
+from serve_app.errors import GatewayError, install_error_handlers, model_not_found
 from serve_app.middleware import HEALTH_PATH, ApiKeyMiddleware
 from serve_app.routing import AliasTable
 from serve_app.server import GatewayLLMServer
@@ -95,14 +95,8 @@ class GatewayIngress(OpenAiIngress):
         return None if request is None else request.scope.get("state", {}).get("api_key")
 
     def _require_visible(self, name: str, key: ApiKey | None) -> None:
-        """404 (not 403) for a model the key may not use: do not reveal that it exists."""
         if name not in self._names or (key is not None and not self._checker.may_use(key, name)):
-            raise GatewayError(
-                404,
-                f"The model `{name}` does not exist or you do not have access to it.",
-                param="model",
-                code="model_not_found",
-            )
+            raise model_not_found(name)
 
     def _route(self, body: Any, request: Request | None) -> Any:
         """Check permissions and resolve aliases; return the body to send to the model."""

@@ -38,6 +38,19 @@ class GatewayError(Exception):
         super().__init__(message)
         self.status, self.message, self.param, self.code = status, message, param, code
 
+    def body(self) -> dict:
+        return error_body(self.status, self.message, param=self.param, code=self.code)
+
+
+def model_not_found(name: str) -> GatewayError:
+    """404 (not 403) for a model a key may not use too: do not reveal that it exists."""
+    return GatewayError(
+        404,
+        f"The model `{name}` does not exist or you do not have access to it.",
+        param="model",
+        code="model_not_found",
+    )
+
 
 def openai_error(
     status: int, message: str, *, param: str | None = None, code: str | None = None
@@ -67,7 +80,7 @@ def _openai_handler(request: Request, exc: OpenAIHTTPException) -> JSONResponse:
 
 
 def _gateway_handler(request: Request, exc: GatewayError) -> JSONResponse:
-    return openai_error(exc.status, exc.message, param=exc.param, code=exc.code)
+    return JSONResponse(exc.body(), status_code=exc.status)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from serve_app.auth import KeyChecker, load_keys
 from serve_app.config import AuthConfig
-from serve_app.errors import error_body
+from serve_app.errors import error_body, model_not_found
 
 HEALTH_PATH = "/health"
 # Served without a key: liveness probes must not need secrets.
@@ -17,10 +17,6 @@ logger = logging.getLogger("ray.serve")
 
 _UNAUTHORIZED = json.dumps(
     error_body(401, "Missing or invalid API key.", code="invalid_api_key")
-).encode()
-_NOT_FOUND = json.dumps(
-    error_body(404, "The model does not exist or you do not have access to it.",
-               param="model", code="model_not_found")
 ).encode()
 
 
@@ -31,6 +27,7 @@ class ApiKeyMiddleware:
         # Set when the app serves exactly one model (direct gateway): per-key permissions are
         # checked here, as no routing layer sees the request.
         self._model_id = model_id
+        self._not_found = json.dumps(model_not_found(model_id).body()).encode() if model_id else b""
         self._checker: KeyChecker | None = None
 
     def _get_checker(self) -> KeyChecker:
@@ -50,26 +47,16 @@ class ApiKeyMiddleware:
                 break
         key = self._get_checker().identify(header)
         if key is None:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 401,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"www-authenticate", b"Bearer"),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": _UNAUTHORIZED})
+            await _send_json(send, 401, _UNAUTHORIZED, (b"www-authenticate", b"Bearer"))
             return
         if self._model_id and not self._get_checker().may_use(key, self._model_id):
-            await _send_json(send, 404, _NOT_FOUND)
+            await _send_json(send, 404, self._not_found)
             return
         scope.setdefault("state", {})["api_key"] = key
         await self.app(scope, receive, send)
 
 
-async def _send_json(send: Any, status: int, body: bytes) -> None:
-    headers = [(b"content-type", b"application/json")]
+async def _send_json(send: Any, status: int, body: bytes, *extra: tuple[bytes, bytes]) -> None:
+    headers = [(b"content-type", b"application/json"), *extra]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
