@@ -17,45 +17,12 @@ import pulumi_kubernetes as k8s
 
 from infra import labels
 from infra.config import ClusterConfig, NetworkConfig
-from infra.iam import service_trust_policy
+from infra.iam import node_role, pod_identity_role
 from infra.network import DISCOVERY_TAG, Network
 
 ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
-NODE_MANAGED_POLICIES = (
-    "AmazonEKSWorkerNodePolicy",
-    "AmazonEKS_CNI_Policy",
-    "AmazonEC2ContainerRegistryReadOnly",
-)
 EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
-
-
-def pod_identity_trust(account_id: str) -> dict[str, Any]:
-    """Trust for EKS Pod Identity, limited to this account's clusters."""
-    return service_trust_policy(
-        "pods.eks.amazonaws.com", account_id, ["sts:AssumeRole", "sts:TagSession"]
-    )
-
-
-def node_role(
-    name: str, tags: dict[str, str], parent: pulumi.Resource
-) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
-    """An EC2 role with the managed policies every EKS node needs: the system node group's and
-    Karpenter's nodes both use it."""
-    child = pulumi.ResourceOptions(parent=parent)
-    partition = aws.get_partition_output().partition
-    trust = json.dumps(service_trust_policy("ec2.amazonaws.com"))
-    role = aws.iam.Role(name, assume_role_policy=trust, tags=tags, opts=child)
-    attachments = [
-        aws.iam.RolePolicyAttachment(
-            f"{name}-{p}",
-            role=role.name,
-            policy_arn=partition.apply(lambda part, p=p: f"arn:{part}:iam::aws:policy/{p}"),
-            opts=child,
-        )
-        for p in NODE_MANAGED_POLICIES
-    ]
-    return role, attachments
 
 
 def access_entries(cfg: ClusterConfig) -> dict[str, dict[str, Any]]:
@@ -125,8 +92,6 @@ class Cluster(pulumi.ComponentResource):
     ) -> None:
         super().__init__("llm-platform:aws:Cluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        account = aws.get_caller_identity_output().account_id
-
         key = aws.kms.Key(
             f"{name}-secrets",
             description=f"EKS secrets envelope encryption for {cluster_name}",
@@ -224,25 +189,19 @@ class Cluster(pulumi.ComponentResource):
             "coredns", "coredns", versions.coredns,
             configuration_values=json.dumps(system_addon_placement()),
         )
-        ebs_role = aws.iam.Role(
+        ebs_role = pod_identity_role(
             f"{name}-ebs-csi",
-            assume_role_policy=account.apply(lambda a: json.dumps(pod_identity_trust(a))),
+            namespace="kube-system",
+            service_account=EBS_CSI_SERVICE_ACCOUNT,
+            managed_policies=["service-role/AmazonEBSCSIDriverPolicy"],
             tags=tags,
-            opts=child,
-        )
-        aws.iam.RolePolicyAttachment(
-            f"{name}-ebs-csi",
-            role=ebs_role.name,
-            policy_arn=aws.get_partition_output().partition.apply(
-                lambda part: f"arn:{part}:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
-            ),
             opts=child,
         )
         ebs = addon(
             "ebs-csi", "aws-ebs-csi-driver", versions.aws_ebs_csi_driver,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.node_group, pia]),
             pod_identity_associations=[
-                {"role_arn": ebs_role.arn, "service_account": EBS_CSI_SERVICE_ACCOUNT}
+                {"role_arn": ebs_role.role.arn, "service_account": ebs_role.service_account}
             ],
             configuration_values=json.dumps({"controller": system_addon_placement()}),
         )

@@ -18,11 +18,12 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra import cluster as cluster_mod
 from infra import labels, versions
 from infra.catalog import CATALOG, instance_types
-from infra.cluster import Cluster, pod_identity_trust
+from infra.cluster import Cluster
 from infra.config import GpuNodePoolConfig, KarpenterConfig
+from infra.iam import node_role as make_node_role
+from infra.iam import pod_identity_role
 from infra.karpenter_iam import controller_policy, interruption_rules, queue_policy
 from infra.labels import GPU_MODEL_LABEL, GPU_POOL_LABEL, NODE_CLASS_LABEL  # noqa: F401 (API)
 from infra.network import DISCOVERY_TAG
@@ -314,7 +315,7 @@ class Karpenter(pulumi.ComponentResource):
         )
 
         # -- node identity: role, instance profile (handed to Karpenter), access entry
-        node_role, node_attachments = cluster_mod.node_role(f"{name}-node", tags, self)
+        node_role, node_attachments = make_node_role(f"{name}-node", tags, self)
         profile = aws.iam.InstanceProfile(
             f"{name}-node", role=node_role.name, tags=tags, opts=child
         )
@@ -328,16 +329,11 @@ class Karpenter(pulumi.ComponentResource):
         )
 
         # -- controller identity (Pod Identity)
-        controller_role = aws.iam.Role(
+        controller_iam = pod_identity_role(
             f"{name}-controller",
-            assume_role_policy=account.apply(lambda a: json.dumps(pod_identity_trust(a))),
-            tags=tags,
-            opts=child,
-        )
-        controller_pol = aws.iam.RolePolicy(
-            f"{name}-controller",
-            role=controller_role.id,
-            policy=pulumi.Output.all(
+            namespace=NAMESPACE,
+            service_account=SERVICE_ACCOUNT,
+            policy_json=pulumi.Output.all(
                 partition, region, account, queue.arn, node_role.arn, profile.arn
             ).apply(
                 lambda a: json.dumps(
@@ -352,14 +348,7 @@ class Karpenter(pulumi.ComponentResource):
                     )
                 )
             ),
-            opts=child,
-        )
-        identity = aws.eks.PodIdentityAssociation(
-            f"{name}-controller",
             cluster_name=cluster.name,
-            namespace=NAMESPACE,
-            service_account=SERVICE_ACCOUNT,
-            role_arn=controller_role.arn,
             tags=tags,
             opts=child,
         )
@@ -389,7 +378,8 @@ class Karpenter(pulumi.ComponentResource):
                 k8s_child,
                 pulumi.ResourceOptions(
                     depends_on=[
-                        crds, cluster.node_group, identity, controller_pol, queue_pol
+                        crds, cluster.node_group, controller_iam.association,
+                        *controller_iam.policies, queue_pol,
                     ]
                 ),
             ),
