@@ -1,32 +1,38 @@
 """llm-platform: an LLM inference platform on EKS, one stack per environment.
 
-config -> network -> cluster -> karpenter (GPU pools) -> GPU enablement -> KubeRay ->
-observability -> RayService.
+AWS (`llm-platform:aws:*`):        config -> Network -> Cluster -> Karpenter (GPU pools)
+Kubernetes (`llm-platform:k8s:*`): GpuEnablement, KubeRay, observability -> RayService
+(the README's diagram; KubeRay, observability and the RayService are being added).
+
+Each component takes keyword arguments only: the part of the config it needs, the components it
+builds on, and `ctx` (stack name, cluster name, tags).
 """
 
 import pulumi
 
 from infra import config
 from infra.cluster import Cluster
+from infra.context import StackContext
 from infra.gpu import GpuEnablement
 from infra.karpenter import Karpenter
 from infra.network import Network
 
 cfg = config.load()
-# One name for the cluster, its subnets' discovery tag, the interruption queue and the IAM scope.
-cluster_name = f"{config.PROJECT}-{pulumi.get_stack()}"
-tags = {"llm-platform.io/stack": pulumi.get_stack(), **cfg.tags}
+ctx = StackContext.current(cfg)
 
 # ------------------------------------------------------------------------ AWS foundation
-network = Network("network", cfg.network, cluster_name, tags)
-cluster = Cluster("cluster", cfg.cluster, cfg.network, network, cluster_name, tags)
-karpenter = Karpenter("karpenter", cfg.karpenter, cfg.gpu_node_pools, cluster, cluster_name, tags)
-gpu = GpuEnablement("gpu", cfg.karpenter, cluster)
+network = Network("network", cfg=cfg.network, ctx=ctx)
+cluster = Cluster("cluster", cfg=cfg.cluster, network=network, ctx=ctx)
+karpenter = Karpenter(
+    "karpenter", cfg=cfg.karpenter, pools=cfg.gpu_node_pools, cluster=cluster, ctx=ctx
+)
 
 # --------------------------------------------------------------- platform on the cluster
-# KubeRay, observability and the RayService go here. They use `cluster.provider` for every
-# Kubernetes object, `infra.labels` to place pods (system_scheduling, gpu_worker_scheduling,
-# ray_head_scheduling), and depend on `karpenter.controller` so teardown drains them first.
+# One line per component, in the diagram's order: KubeRay, observability, RayService, ...
+# They take `provider=cluster.provider` for every Kubernetes object, place pods with
+# `infra.labels` (system_scheduling, gpu_worker_scheduling, ray_head_scheduling), and depend on
+# `karpenter.controller` so that teardown drains their nodes first.
+gpu = GpuEnablement("gpu", gpu_ami_family=cfg.karpenter.gpu_ami_family, provider=cluster.provider)
 
 # ---------------------------------------------------------------------------- outputs
 pulumi.export("clusterName", cluster.name)

@@ -16,7 +16,9 @@ import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
 from infra import labels
-from infra.config import ClusterConfig, NetworkConfig
+from infra.component import register_declared_outputs
+from infra.config import ClusterConfig
+from infra.context import StackContext
 from infra.iam import node_role, pod_identity_role
 from infra.network import DISCOVERY_TAG, Network
 
@@ -77,20 +79,28 @@ def system_addon_placement() -> dict[str, Any]:
 
 
 class Cluster(pulumi.ComponentResource):
-    """EKS cluster. Outputs: `name`, `kubeconfig` (secret), `provider` (Kubernetes provider),
-    `node_group`, `endpoint`, `security_group_id` (the EKS-managed cluster security group)."""
+    """EKS cluster, its system node group, add-ons and default StorageClass."""
+
+    name: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]  # secret
+    # The EKS-managed cluster security group (system and Karpenter nodes both join it).
+    security_group_id: pulumi.Output[str]
+    node_group: aws.eks.NodeGroup
+    # The Kubernetes provider: every Kubernetes object of every component goes through it.
+    provider: k8s.Provider
 
     def __init__(
         self,
         name: str,
+        *,
         cfg: ClusterConfig,
-        network_cfg: NetworkConfig,
         network: Network,
-        cluster_name: str,
-        tags: dict[str, str],
+        ctx: StackContext,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("llm-platform:aws:Cluster", name, None, opts)
+        cluster_name, tags = ctx.cluster_name, ctx.tags
         child = pulumi.ResourceOptions(parent=self)
         key = aws.kms.Key(
             f"{name}-secrets",
@@ -108,13 +118,13 @@ class Cluster(pulumi.ComponentResource):
         )
 
         vpc_cni: dict[str, Any] = {"addon_version": cfg.addon_versions.vpc_cni}
-        if network_cfg.pod_cidr is not None:
+        if network.pod_subnets:
             # Pods take IPs from the secondary range: one ENIConfig per zone, named after it.
             vpc_cni.update(
                 cni_custom_network_cfg=True, eni_config_label_def="topology.kubernetes.io/zone"
             )
 
-        self.eks = eks.Cluster(
+        self._eks = eks.Cluster(
             name,
             name=cluster_name,
             version=cfg.kubernetes_version,
@@ -137,11 +147,11 @@ class Cluster(pulumi.ComponentResource):
             **endpoint_settings(cfg),
             opts=pulumi.ResourceOptions(parent=self, protect=cfg.protect),
         )
-        eks_cluster = self.eks.eks_cluster
+        eks_cluster = self._eks.eks_cluster
         self.name: pulumi.Output[str] = pulumi.Output.from_input(cluster_name)
         self.endpoint = eks_cluster.endpoint
         self.security_group_id = eks_cluster.vpc_config.cluster_security_group_id
-        self.kubeconfig = pulumi.Output.secret(self.eks.kubeconfig_json)
+        self.kubeconfig = pulumi.Output.secret(self._eks.kubeconfig_json)
 
         # Karpenter nodes join the EKS-managed cluster security group, like the system nodes,
         # so pods on both can reach each other (CoreDNS, webhooks); it is found by this tag.
@@ -219,9 +229,7 @@ class Cluster(pulumi.ComponentResource):
         if network.pod_subnets:
             self._eni_configs(name, network)
 
-        self.register_outputs(
-            {"name": self.name, "endpoint": self.endpoint, "kubeconfig": self.kubeconfig}
-        )
+        register_declared_outputs(self)
 
     def _system_node_group(
         self,
@@ -259,7 +267,7 @@ class Cluster(pulumi.ComponentResource):
         ng = cfg.system_node_group
         return aws.eks.NodeGroup(
             f"{name}-system",
-            cluster_name=self.eks.eks_cluster.name,
+            cluster_name=self._eks.eks_cluster.name,
             node_group_name_prefix=f"{cluster_name}-system-",
             node_role_arn=role.arn,
             subnet_ids=network.private_subnet_ids,

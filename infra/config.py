@@ -31,6 +31,7 @@ PROJECT = "llm-platform"
 
 Environment = Literal["dev", "staging", "prod"]
 CapacityType = Literal["spot", "on-demand"]
+GpuAmiFamily = Literal["al2023-nvidia", "bottlerocket-nvidia"]
 Duration = Annotated[str, Field(pattern=r"^([0-9]+(s|m|h))+$|^Never$")]
 RoleArn = Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+$")]
 DnsLabel = Annotated[str, Field(pattern=r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")]
@@ -143,7 +144,7 @@ class ClusterConfig(StrictModel):
 
 # ------------------------------------------------------------------------------------- karpenter
 class KarpenterConfig(StrictModel):
-    gpu_ami_family: Literal["al2023-nvidia", "bottlerocket-nvidia"] = Field(
+    gpu_ami_family: GpuAmiFamily = Field(
         "al2023-nvidia", description="GPU AMI family (Bottlerocket ships its own device plugin)."
     )
     gpu_ami_version: str | None = Field(

@@ -13,13 +13,14 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra import labels, versions
-from infra.cluster import Cluster
-from infra.config import KarpenterConfig
+from infra.component import register_declared_outputs
+from infra.config import GpuAmiFamily
 
 NAMESPACE = "nvidia"
 DCGM_SCRAPE_VALUE = "dcgm-exporter"
 DCGM_PORT_NAME = "metrics"
 DCGM_PORT = 9400
+OLD_TYPE = "llm-platform:aws:GpuEnablement"
 
 
 def _gpu_only() -> dict[str, Any]:
@@ -29,9 +30,9 @@ def _gpu_only() -> dict[str, Any]:
     }
 
 
-def needs_device_plugin(cfg: KarpenterConfig) -> bool:
+def needs_device_plugin(gpu_ami_family: GpuAmiFamily) -> bool:
     """Bottlerocket's NVIDIA variants run the device plugin themselves; AL2023 does not."""
-    return cfg.gpu_ami_family == "al2023-nvidia"
+    return gpu_ami_family == "al2023-nvidia"
 
 
 def device_plugin_values() -> dict[str, Any]:
@@ -58,24 +59,32 @@ def dcgm_exporter_values() -> dict[str, Any]:
 
 
 class GpuEnablement(pulumi.ComponentResource):
-    """NVIDIA device plugin + DCGM exporter. Outputs: `namespace`, `releases` (name -> Release)."""
+    """NVIDIA device plugin + DCGM exporter, on the GPU nodes."""
+
+    namespace: str
+    releases: dict[str, k8s.helm.v3.Release]  # "device-plugin" (if needed), "dcgm-exporter"
 
     def __init__(
         self,
         name: str,
-        cfg: KarpenterConfig,
-        cluster: Cluster,
+        *,
+        gpu_ami_family: GpuAmiFamily,
+        provider: k8s.Provider,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("llm-platform:aws:GpuEnablement", name, None, opts)
-        k8s_child = pulumi.ResourceOptions(parent=self, provider=cluster.provider)
+        # Was typed llm-platform:aws:GpuEnablement; the alias keeps existing stacks' resources.
+        opts = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(type_=OLD_TYPE)])
+        )
+        super().__init__("llm-platform:k8s:GpuEnablement", name, None, opts)
+        k8s_child = pulumi.ResourceOptions(parent=self, provider=provider)
         ns = k8s.core.v1.Namespace(
             f"{name}-ns", metadata={"name": NAMESPACE}, opts=k8s_child
         )
         in_ns = pulumi.ResourceOptions.merge(k8s_child, pulumi.ResourceOptions(depends_on=[ns]))
         self.namespace = NAMESPACE
-        self.releases: dict[str, k8s.helm.v3.Release] = {}
-        if needs_device_plugin(cfg):
+        self.releases = {}
+        if needs_device_plugin(gpu_ami_family):
             self.releases["device-plugin"] = _release(
                 f"{name}-device-plugin", "nvidia-device-plugin",
                 versions.NVIDIA_DEVICE_PLUGIN_CHART, device_plugin_values(), in_ns,
@@ -84,7 +93,7 @@ class GpuEnablement(pulumi.ComponentResource):
             f"{name}-dcgm-exporter", "dcgm-exporter",
             versions.DCGM_EXPORTER_CHART, dcgm_exporter_values(), in_ns,
         )
-        self.register_outputs({"namespace": NAMESPACE})
+        register_declared_outputs(self)
 
 
 def _release(

@@ -21,7 +21,9 @@ import pulumi_kubernetes as k8s
 from infra import labels, versions
 from infra.catalog import CATALOG, instance_types
 from infra.cluster import Cluster
+from infra.component import register_declared_outputs
 from infra.config import GpuNodePoolConfig, KarpenterConfig
+from infra.context import StackContext
 from infra.iam import node_role as make_node_role
 from infra.iam import pod_identity_role
 from infra.karpenter_iam import controller_policy, interruption_rules, queue_policy
@@ -259,20 +261,27 @@ def head_nodepool(cfg: KarpenterConfig) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------ component
 class Karpenter(pulumi.ComponentResource):
-    """Karpenter for one cluster. Outputs: `queue_name`, `node_role_arn`, `controller` (the Helm
-    release), `node_pools` (name -> CustomResource), `node_classes`."""
+    """Karpenter for one cluster: GPU NodePools from `pools`, plus the Ray head pool."""
+
+    queue_name: pulumi.Output[str]
+    node_role_arn: pulumi.Output[str]
+    # The controller's Helm release: depend on it so that teardown drains nodes first.
+    controller: k8s.helm.v3.Release
+    node_classes: dict[str, k8s.apiextensions.CustomResource]
+    node_pools: dict[str, k8s.apiextensions.CustomResource]
 
     def __init__(
         self,
         name: str,
+        *,
         cfg: KarpenterConfig,
         pools: list[GpuNodePoolConfig],
         cluster: Cluster,
-        cluster_name: str,
-        tags: dict[str, str],
+        ctx: StackContext,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("llm-platform:aws:Karpenter", name, None, opts)
+        cluster_name, tags = ctx.cluster_name, ctx.tags
         child = pulumi.ResourceOptions(parent=self)
         k8s_child = pulumi.ResourceOptions(parent=self, provider=cluster.provider)
         account = aws.get_caller_identity_output().account_id
@@ -386,7 +395,7 @@ class Karpenter(pulumi.ComponentResource):
         )
 
         # -- node classes and pools; each layer depends on the one it must outlive
-        self.node_classes: dict[str, k8s.apiextensions.CustomResource] = {}
+        self.node_classes = {}
         builders = {GPU_NODE_CLASS: gpu_node_class, HEAD_NODE_CLASS: head_node_class}
         for cls_name, build in builders.items():
             obj = profile.name.apply(lambda p, build=build: build(cfg, cluster_name, p, tags))
@@ -404,7 +413,7 @@ class Karpenter(pulumi.ComponentResource):
                     ),
                 ),
             )
-        self.node_pools: dict[str, k8s.apiextensions.CustomResource] = {}
+        self.node_pools = {}
         for obj, cls_name in [(nodepool(p), GPU_NODE_CLASS) for p in pools] + [
             (head_nodepool(cfg), HEAD_NODE_CLASS)
         ]:
@@ -426,4 +435,4 @@ class Karpenter(pulumi.ComponentResource):
 
         self.queue_name = queue.name
         self.node_role_arn = node_role.arn
-        self.register_outputs({"queueName": queue.name, "nodeRoleArn": node_role.arn})
+        register_declared_outputs(self)

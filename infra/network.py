@@ -15,7 +15,9 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from infra.component import register_declared_outputs
 from infra.config import NetworkConfig
+from infra.context import StackContext
 from infra.iam import service_trust_policy
 
 DISCOVERY_TAG = "karpenter.sh/discovery"
@@ -63,18 +65,26 @@ def flow_log_policy(log_group_arn: str) -> dict[str, Any]:
 
 
 class Network(pulumi.ComponentResource):
-    """VPC for one cluster. Outputs: `vpc_id`, `private_subnet_ids`, `public_subnet_ids`,
-    `pod_subnets` (list of (zone, subnet id), empty without `podCidr`), `zones`."""
+    """VPC for one cluster."""
+
+    vpc: aws.ec2.Vpc
+    vpc_id: pulumi.Output[str]
+    private_subnet_ids: pulumi.Output[list[str]]
+    public_subnet_ids: pulumi.Output[list[str]]
+    # (zone, subnet id) per zone; empty without `podCidr`.
+    pod_subnets: list[tuple[pulumi.Output[str], pulumi.Output[str]]]
+    zones: pulumi.Output[list[str]]
 
     def __init__(
         self,
         name: str,
+        *,
         cfg: NetworkConfig,
-        cluster_name: str,
-        tags: dict[str, str],
+        ctx: StackContext,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("llm-platform:aws:Network", name, None, opts)
+        cluster_name, tags = ctx.cluster_name, ctx.tags
         child = pulumi.ResourceOptions(parent=self)
         plan = subnet_plan(cfg.vpc_cidr, cfg.az_count, cfg.pod_cidr)
 
@@ -168,7 +178,7 @@ class Network(pulumi.ComponentResource):
             private_rts.append(rt)
 
         # Optional secondary range for pods (VPC CNI custom networking uses these subnets).
-        self.pod_subnets: list[tuple[pulumi.Output[str], pulumi.Output[str]]] = []
+        self.pod_subnets = []
         if cfg.pod_cidr is not None:
             assoc = aws.ec2.VpcIpv4CidrBlockAssociation(
                 f"{name}-pod-cidr", vpc_id=self.vpc.id, cidr_block=str(cfg.pod_cidr), opts=child
@@ -232,13 +242,7 @@ class Network(pulumi.ComponentResource):
         self.vpc_id = self.vpc.id
         self.private_subnet_ids = pulumi.Output.all(*[s.id for s in private])
         self.public_subnet_ids = pulumi.Output.all(*[s.id for s in public])
-        self.register_outputs(
-            {
-                "vpcId": self.vpc_id,
-                "privateSubnetIds": self.private_subnet_ids,
-                "publicSubnetIds": self.public_subnet_ids,
-            }
-        )
+        register_declared_outputs(self)
 
     def _flow_logs(self, name: str, cluster_name: str, cfg: NetworkConfig, t: Any) -> None:
         child = pulumi.ResourceOptions(parent=self)

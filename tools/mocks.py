@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+from google.protobuf import json_format
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs
 from pulumi.runtime.sync_await import _sync_await
@@ -37,6 +38,7 @@ class Resource:
     provider: str = ""
     retain_on_delete: bool = False
     ignore_changes: list[str] = field(default_factory=list)
+    aliases: list[dict[str, Any]] = field(default_factory=list)  # e.g. [{"type": old type}]
 
 
 def placeholder(name: str, what: str) -> str:
@@ -147,9 +149,18 @@ class RecordingMonitor(MockMonitor):
                     provider=request.provider,
                     retain_on_delete=bool(request.retainOnDelete),
                     ignore_changes=list(request.ignoreChanges),
+                    aliases=[_alias(a) for a in request.aliases],
                 )
             )
         return response
+
+
+def _alias(alias: Any) -> dict[str, Any]:
+    """An alias as the engine gets it: {"urn": ...} or its spec ({"type": ..., "name": ...})."""
+    if alias.HasField("urn"):
+        return {"urn": alias.urn}
+    spec = json_format.MessageToDict(alias.spec)
+    return {k: v for k, v in spec.items() if v != ""}
 
 
 def plain(value: Any) -> Any:

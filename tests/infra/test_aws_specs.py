@@ -212,8 +212,8 @@ def test_gpu_node_class_bottlerocket_pinned_with_image_cache() -> None:
     assert data["ebs"]["snapshotID"] == "snap-0123456789abcdef0"
     assert data["ebs"]["volumeSize"] == "400Gi" and data["ebs"]["encrypted"] is True
     assert validate_custom_resource(obj) == []
-    assert not needs_device_plugin(cfg)
-    assert needs_device_plugin(KarpenterConfig())
+    assert not needs_device_plugin(cfg.gpu_ami_family)
+    assert needs_device_plugin(KarpenterConfig().gpu_ami_family)
 
 
 def test_ami_alias_pinned_and_head_class_follows_al2023_pin() -> None:
