@@ -50,7 +50,7 @@ render-all: venv ## offline render of every stack
 	@ls -d build/*/
 
 bench: venv ## standalone vLLM vs this app, side by side, same tiny model and load
-	$(PY) -m serve_app.bench $(BENCH_ARGS)
+	$(PY) -m tools.bench $(BENCH_ARGS)
 
 config-docs: venv ## regenerate docs/config.md from the pydantic stack config model
 	$(PY) -m tools.config_docs > docs/config.md

@@ -5,20 +5,16 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tools.process import REPO, ServerNotReadyError, ServerProcess, free_port, tail
+
 LOG_DIR = REPO / "build" / "e2e"
 STARTUP_TIMEOUT_S = float(os.environ.get("E2E_STARTUP_TIMEOUT_S", "600"))
 
@@ -45,12 +41,6 @@ class LocalApp:
         from openai import AsyncOpenAI
 
         return AsyncOpenAI(base_url=f"{self.base_url}/v1", api_key=key, **kwargs)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _require(modules: list[str]) -> None:
@@ -84,54 +74,23 @@ def _serving_file(path: Path) -> Path:
     return path
 
 
-def _tail(path: Path, n: int = 80) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
-    except OSError:
-        return "(no log)"
-
-
-def _wait_ready(proc: subprocess.Popen, base: str, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    headers = {"Authorization": f"Bearer {KEY_ADMIN}"}
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"serve_app.local exited with {proc.returncode}; log:\n{_tail(log)}")
-        if "READY " in log.read_text(errors="replace"):
-            try:
-                r = httpx.get(f"{base}/v1/models", headers=headers, timeout=5)
-                if r.status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-        time.sleep(2)
-    pytest.fail(f"serve_app.local not ready after {STARTUP_TIMEOUT_S:.0f}s; log:\n{_tail(log)}")
-
-
 @contextmanager
 def running_app(env: dict[str, str], log: Path) -> Iterator[LocalApp]:
     """Run `python -m serve_app.local` with `env` (PORT set), wait until it serves, and stop it
     as a person would (Ctrl-C), killing it only if that fails."""
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "serve_app.local"],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
     base = f"http://127.0.0.1:{env['PORT']}"
-    try:
-        _wait_ready(proc, base, log)
-        yield LocalApp(base, log, proc.pid)
-    finally:
-        proc.send_signal(signal.SIGINT)
+    cmd = [sys.executable, "-m", "serve_app.local"]
+    with ServerProcess(cmd, env=env, log=log, own_session=True) as server:
         try:
-            proc.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
+            server.wait_ready(
+                f"{base}/v1/models",
+                timeout=STARTUP_TIMEOUT_S,
+                headers={"Authorization": f"Bearer {KEY_ADMIN}"},
+                ready_line="READY ",
+            )
+        except ServerNotReadyError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        yield LocalApp(base, log, server.pid)
 
 
 @pytest.fixture(scope="session")
@@ -139,7 +98,7 @@ def local_app() -> Iterator[LocalApp]:
     _require(["ray", "vllm", "openai", "transformers"])
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log = LOG_DIR / "local.log"
-    port = _free_port()
+    port = free_port()
     env = dict(
         os.environ,
         PORT=str(port),
@@ -156,4 +115,4 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     if report.when == "call" and report.failed and "local_app" in item.fixturenames:
-        report.sections.append(("serve_app.local log (tail)", _tail(LOG_DIR / "local.log")))
+        report.sections.append(("serve_app.local log (tail)", tail(LOG_DIR / "local.log")))

@@ -13,14 +13,8 @@ import httpx
 import openai
 import pytest
 
-from tests.e2e.conftest import (
-    KEY_ADMIN,
-    KEY_LIMITED,
-    LOG_DIR,
-    LocalApp,
-    _free_port,
-    running_app,
-)
+from tests.e2e.conftest import KEY_ADMIN, KEY_LIMITED, LOG_DIR, LocalApp, running_app
+from tools.process import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +30,7 @@ def direct_app(local_app) -> Iterator[LocalApp]:
     serving = LOG_DIR / "serving-direct.json"
     serving.write_text(json.dumps(data))
     log = LOG_DIR / "local-direct.log"
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, PORT=str(port), LLM_PLATFORM_SERVING_FILE=str(serving),
                LLM_PLATFORM_API_KEYS=f"admin:{KEY_ADMIN},limited:{KEY_LIMITED}")
     with running_app(env, log) as app:
