@@ -38,7 +38,7 @@ lint: venv ## ruff + actionlint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/actionlint .github/workflows/*.yml
 
-test: venv ## lint, then every test (unit, Pulumi mocks, end-to-end on the local app)
+test: venv promtool ## lint, then every test (unit, Pulumi mocks, end-to-end on the local app)
 	$(VENV)/bin/ruff check .
 	LLM_PLATFORM_CRDS_DIR=$(CRDS_DIR) $(PY) -m pytest
 
@@ -60,3 +60,17 @@ crds: ## fetch the upstream CRD schemas into $CRDS_DIR (a machine with internet;
 
 clean: ## remove build output (keeps .venv)
 	rm -rf build .pytest_cache .ruff_cache
+
+# --- dashboards and alert rules (dashboards/)
+.PHONY: dashboards dashboards-check promtool
+
+dashboards: venv ## regenerate dashboards/json/ from the Python builder
+	$(PY) -m dashboards.build
+
+dashboards-check: venv promtool ## per panel: data or not, against a real Prometheus scraping the local app
+	$(PY) -m pytest tests/e2e/test_observability.py -p no:cacheprovider -q
+	@cat build/e2e/dashboards-check.txt
+
+promtool: ## install Prometheus + promtool (Debian package `prometheus`) if missing; needs root
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null \
+	  || (apt-get update && apt-get install -y --no-install-recommends prometheus)

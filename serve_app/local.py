@@ -3,6 +3,8 @@
     PORT=8000 LLM_PLATFORM_API_KEYS=k1,name:k2 python -m serve_app.local
 
 LLM_PLATFORM_SERVING_FILE=cfg.json serves another ServingConfig (tests, benchmark designs).
+LLM_PLATFORM_METRICS_PORT=PORT exposes every Ray, Serve and vLLM (`ray_vllm_*`) metric in
+Prometheus format on that port (what a Ray pod's `metrics` port 8080 serves on the cluster).
 
 Generates the two tiny models (reused if present), starts a local Ray, deploys the
 applications from `serve_applications(local_serving_config())` and waits until Ctrl-C.
@@ -89,10 +91,12 @@ def deploy(cfg: ServingConfig, port: int) -> None:
     )
     # Logical CPUs, not cores: ingress, each LLMServer and its placement-group bundle each
     # hold one, and the engines share the real cores anyway.
+    metrics_port = os.environ.get("LLM_PLATFORM_METRICS_PORT")
     ray.init(
         num_cpus=int(os.environ.get("LLM_PLATFORM_RAY_CPUS", "8")),
         include_dashboard=False,
         runtime_env={"env_vars": dict(cfg.env)} if cfg.env else None,
+        **({"_metrics_export_port": int(metrics_port)} if metrics_port else {}),
     )
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     for app in serve_applications(cfg):

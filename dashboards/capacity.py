@@ -1,0 +1,124 @@
+"""Dashboard 5, capacity and cost: GPU nodes, pending pods, Karpenter activity, GPU-hours.
+
+Karpenter 1.14 labels node series with the node's well-known labels (`nodepool`,
+`capacity_type`, `instance_type`, `zone`, ...) and `resource_type` (`nvidia.com/gpu` as named on
+the node); kube-state-metrics names that resource `nvidia_com_gpu`.
+"""
+
+from __future__ import annotations
+
+from dashboards import metrics as m
+from dashboards.filters import CLUSTER_VAR, MODEL, MODEL_VAR, vllm
+from dashboards.promql import (
+    count_by,
+    div,
+    group_by,
+    increase,
+    mul,
+    num,
+    over_time,
+    sel,
+    sum_by,
+)
+from dashboards.spec import DashboardSpec, Kind, PanelSpec, Query, Variable
+
+GPU_RESOURCE = {"resource_type": "nvidia.com/gpu"}  # Karpenter
+KSM_GPU = {"resource": "nvidia_com_gpu"}  # kube-state-metrics
+POOL_VAR = Variable("nodepool", "Node pool", sel(m.KARPENTER_NODEPOOL_LIMIT), "nodepool")
+POOL = {"nodepool": "$nodepool"}
+STEP_MIN = 5  # subquery step of the GPU-hours integral, minutes
+STEP = f"{STEP_MIN}m"
+
+
+def gpus_per_model():
+    """GPUs requested by the pods that run each model's engines (vLLM series carry the pod's
+    `namespace`/`pod` from the PodMonitor)."""
+    engines = group_by(vllm(m.VLLM_RUNNING), MODEL, "namespace", "pod")
+    gpus = sum_by(sel(m.KSM_CONTAINER_REQUESTS, eq=KSM_GPU), "namespace", "pod")
+    return sum_by(mul(engines, gpus, on=["namespace", "pod"], group_left=True), MODEL)
+
+
+def spec() -> DashboardSpec:
+    nodes = (
+        PanelSpec(
+            "GPU nodes by pool and capacity type",
+            "Nodes with GPUs that Karpenter manages, per NodePool and on-demand/spot.",
+            (Query(count_by(sel(m.KARPENTER_NODES_ALLOCATABLE, eq=GPU_RESOURCE, regex=POOL),
+                            "nodepool", "capacity_type"), "{{nodepool}} {{capacity_type}}"),),
+        ),
+        PanelSpec(
+            "GPUs by pool: in use vs limit",
+            "GPUs provisioned per NodePool against the pool's `limits`; at the limit Karpenter "
+            "launches nothing more and GPU pods pend.",
+            (
+                Query(sum_by(sel(m.KARPENTER_NODEPOOL_USAGE, eq=GPU_RESOURCE, regex=POOL),
+                             "nodepool"), "used {{nodepool}}"),
+                Query(sum_by(sel(m.KARPENTER_NODEPOOL_LIMIT, eq=GPU_RESOURCE, regex=POOL),
+                             "nodepool"), "limit {{nodepool}}"),
+            ),
+        ),
+        PanelSpec(
+            "Pending pods and why",
+            "Pods in phase Pending per namespace, how many the scheduler found unschedulable, "
+            "and containers waiting by reason (image pulls, crash loops).",
+            (
+                Query(sum_by(sel(m.KSM_POD_PHASE, eq={"phase": "Pending"}), "namespace"),
+                      "pending {{namespace}}"),
+                Query(sum_by(sel(m.KSM_POD_UNSCHEDULABLE), "namespace"),
+                      "unschedulable {{namespace}}"),
+                Query(sum_by(sel(m.KSM_CONTAINER_WAITING), "reason"), "waiting: {{reason}}"),
+            ),
+        ),
+    )
+    activity = (
+        PanelSpec(
+            "Karpenter launches and disruptions",
+            "NodeClaims created per pool, and disrupted per reason, in each interval.",
+            (
+                Query(sum_by(increase(sel(m.KARPENTER_NODECLAIMS_CREATED, regex=POOL),
+                                      "$__rate_interval"), "nodepool"), "launched {{nodepool}}"),
+                Query(sum_by(increase(sel(m.KARPENTER_NODECLAIMS_DISRUPTED, regex=POOL),
+                                      "$__rate_interval"), "nodepool", "reason"),
+                      "disrupted {{nodepool}} {{reason}}"),
+            ),
+        ),
+        PanelSpec(
+            "Interruption notices",
+            "Messages Karpenter received from its interruption queue, by type "
+            "(spot_interrupted, scheduled_change, instance_stopped, ...).",
+            (Query(sum_by(increase(sel(m.KARPENTER_INTERRUPTIONS), "$__rate_interval"),
+                          "message_type"), "{{message_type}}"),),
+        ),
+    )
+    cost = (
+        PanelSpec(
+            "Cost rate by pool",
+            "Karpenter's price estimate of each pool's nodes (USD per hour on AWS; not "
+            "billing).",
+            (Query(sum_by(sel(m.KARPENTER_NODEPOOL_COST, regex=POOL), "nodepool"),
+                   "{{nodepool}}"),),
+            unit="currencyUSD",
+        ),
+        PanelSpec(
+            "GPUs held per model",
+            "GPUs requested by the pods running each model's engines.",
+            (Query(gpus_per_model(), f"{{{{{MODEL}}}}}"),),
+        ),
+        PanelSpec(
+            "GPU-hours per model (time range)",
+            "GPUs held per model integrated over the dashboard's time range (sampled every "
+            f"{STEP}).",
+            (Query(div(over_time("sum_over_time", gpus_per_model(), "$__range", STEP),
+                       num(60 / STEP_MIN)), f"{{{{{MODEL}}}}}"),),
+            kind=Kind.STAT,
+        ),
+    )
+    return DashboardSpec(
+        uid="capacity-cost",
+        title="Capacity and cost",
+        about="GPU nodes by pool and capacity type, pending pods, Karpenter launches and "
+              "interruptions, cost and GPU-hours per model.",
+        variables=(POOL_VAR, CLUSTER_VAR, MODEL_VAR),
+        rows=(("Nodes and pending pods", nodes), ("Karpenter activity", activity),
+              ("Cost", cost)),
+    )

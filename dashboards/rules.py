@@ -1,0 +1,379 @@
+"""PrometheusRule groups (`spec.groups`) for the platform's alerts, generated from code.
+
+`rule_groups(thresholds)` returns plain data; infra/monitoring.py puts it in a PrometheusRule.
+Every alert has `labels.severity`, `annotations.summary/description` and a `runbook_url` that
+points at a section of docs/runbooks.md (tests check the anchor exists and that each alert has
+a firing and a not-firing `promtool test rules` case in tests/unit/dashboards/alerts_test.yaml).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from dashboards import metrics as m
+from dashboards.promql import (
+    Expr,
+    and_,
+    count_by,
+    div,
+    eq,
+    func,
+    gt,
+    gte,
+    increase,
+    label_set,
+    max_by,
+    metric_names,
+    num,
+    or_,
+    quantile,
+    rate,
+    ratio,
+    sel,
+    sum_by,
+    unless,
+)
+
+RUNBOOK_DOC = "docs/runbooks.md"
+
+
+class AlertThresholds(BaseModel):
+    """Alert thresholds; defaults suit the prod profile (infra may feed config values)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ttft_p95_slo_s: float = Field(
+        1.0, gt=0, description="SLO for time to first token, p95, in seconds (per model); one "
+        "of vLLM's TTFT histogram buckets, so the attainment panel can count requests under it."
+    )
+    ttft_window: str = Field("5m", description="Window of the TTFT p95 (Prometheus duration).")
+    ttft_for: str = Field("10m", description="How long p95 TTFT must exceed the SLO to page.")
+    queue_waiting_requests: float = Field(
+        10, gt=0, description="Requests waiting in one model's vLLM engines (sum) for a queue "
+        "build-up alert, in requests."
+    )
+    queue_for: str = Field("5m", description="How long the queue must stay above the bound.")
+    kv_cache_usage_ratio: float = Field(
+        0.95, gt=0, le=1, description="KV-cache usage of one engine (fraction 0..1) that counts "
+        "as saturated."
+    )
+    kv_cache_for: str = Field("10m", description="How long the KV cache must stay saturated.")
+    error_ratio: float = Field(
+        0.05, gt=0, le=1, description="Share of HTTP requests answered 5xx (fraction 0..1), per "
+        "Serve application."
+    )
+    error_window: str = Field("5m", description="Window of the error ratio.")
+    error_for: str = Field("5m", description="How long the error ratio must stay high.")
+    llm_deployment_regex: str = Field(
+        ".*LLMServer:.*", description="Regex of the Serve deployments that serve a model "
+        "(Ray Serve LLM names them `<ServerClass>:<model id>`)."
+    )
+    no_replica_for: str = Field("5m", description="How long a model may have no healthy replica.")
+    rayservice_not_ready_for: str = Field(
+        "10m", description="How long a RayService may report Ready=false."
+    )
+    rayservice_upgrade_for: str = Field(
+        "30m", description="How long a RayService may stay UpgradeInProgress=true."
+    )
+    head_pod_regex: str = Field(
+        ".+-head-.+", description="Regex of Ray head pod names (KubeRay: `<cluster>-head-<id>`)."
+    )
+    head_memory_ratio: float = Field(
+        0.9, gt=0, le=1, description="Head node memory used / total (fraction 0..1) to warn at."
+    )
+    gpu_temp_celsius: float = Field(
+        85, gt=0, description="GPU core temperature to warn at, in °C."
+    )
+    gpu_temp_for: str = Field("5m", description="How long the GPU must stay above the bound.")
+    spot_interruptions: float = Field(
+        1, gt=0, description="Spot interruption notices in `spot_window` to warn at, in notices."
+    )
+    spot_window: str = Field("30m", description="Window counted for spot interruptions.")
+    pending_for: str = Field(
+        "10m", description="How long GPU pods must pend while a GPU pool is at its limit."
+    )
+    scrape_jobs: dict[str, str] = Field(
+        default_factory=lambda: {
+            "ray": "(.+/)?ray(-.*)?",  # PodMonitor jobs are <namespace>/<name>
+            "kuberay-operator": ".*kuberay.*",
+            "dcgm-exporter": ".*dcgm.*",
+            "karpenter": ".*karpenter.*",
+            "kube-state-metrics": ".*kube-state-metrics.*",
+        },
+        description="Component name -> regex of its Prometheus `job` label; each must have "
+        "targets (absent) that are up (down).",
+    )
+    scrape_down_for: str = Field("5m", description="How long a target may be down.")
+    scrape_absent_for: str = Field("10m", description="How long a component may have no target.")
+    runbook_base_url: str = Field(
+        RUNBOOK_DOC, description="URL of docs/runbooks.md as operators read it (e.g. on the "
+        "repository host); each alert links `<url>#<section>`."
+    )
+
+
+    @field_validator("ttft_p95_slo_s")
+    @classmethod
+    def _ttft_is_a_bucket(cls, v: float) -> float:
+        if v not in m.TTFT_BUCKETS_S:
+            raise ValueError(f"{v}s is not a bucket boundary of {m.VLLM_TTFT}; "
+                             f"choose one of {', '.join(f'{b:g}' for b in m.TTFT_BUCKETS_S)}")
+        return v
+
+
+@dataclass(frozen=True)
+class Alert:
+    name: str
+    expr: Expr
+    severity: str
+    for_: str
+    summary: str
+    description: str
+    runbook: str  # section anchor in docs/runbooks.md
+
+    @property
+    def metrics(self) -> set[str]:
+        return metric_names(self.expr)
+
+    def to_rule(self, t: AlertThresholds) -> dict[str, Any]:
+        return {
+            "alert": self.name,
+            "expr": str(self.expr),
+            "for": self.for_,
+            "labels": {"severity": self.severity},
+            "annotations": {
+                "summary": self.summary,
+                "description": self.description,
+                "runbook_url": f"{t.runbook_base_url}#{self.runbook}",
+            },
+        }
+
+
+def _alert(
+    name: str, expr: Expr, severity: str, for_: str, summary: str, description: str,
+    runbook: str, t: AlertThresholds,
+) -> Alert:
+    return Alert(name, expr, severity, for_, summary, description, runbook)
+
+
+def _serving(t: AlertThresholds) -> list[Alert]:
+    llm = {"deployment": t.llm_deployment_regex}
+    healthy = sel(m.SERVE_REPLICA_HEALTHY, regex=llm)
+    seen_lately = count_by(
+        func("max_over_time", sel(m.SERVE_REPLICA_HEALTHY, regex=llm).range("1h")),
+        "ray_io_cluster", "application", "deployment",
+    )
+    healthy_now = count_by(
+        gte(healthy, num(1)), "ray_io_cluster", "application", "deployment"
+    )
+    http = sel(m.SERVE_HTTP_REQUESTS)
+    http_5xx = sel(m.SERVE_HTTP_REQUESTS, regex={"status_code": "5.."})
+    by_app = ("ray_io_cluster", "application")
+    return [
+        _alert(
+            "LLMTimeToFirstTokenAboveSLO",
+            gt(quantile(0.95, m.VLLM_TTFT + "_bucket", by=["ray_io_cluster", "model_name"],
+                        window=t.ttft_window), num(t.ttft_p95_slo_s)),
+            "critical", t.ttft_for,
+            "{{ $labels.model_name }}: p95 time to first token above the SLO",
+            f"p95 TTFT of {{{{ $labels.model_name }}}} is {{{{ $value | humanizeDuration }}}} "
+            f"over {t.ttft_window} (SLO {t.ttft_p95_slo_s:g}s).",
+            "ttft-above-slo", t,
+        ),
+        _alert(
+            "LLMQueueBuildUp",
+            gt(sum_by(sel(m.VLLM_WAITING), "ray_io_cluster", "model_name"),
+               num(t.queue_waiting_requests)),
+            "warning", t.queue_for,
+            "{{ $labels.model_name }}: requests are queueing in the engines",
+            f"{{{{ $value }}}} requests of {{{{ $labels.model_name }}}} wait for an engine slot "
+            f"(bound {t.queue_waiting_requests:g}).",
+            "queue-build-up", t,
+        ),
+        _alert(
+            "LLMKVCacheSaturated",
+            gt(max_by(sel(m.VLLM_KV_CACHE_USAGE), "ray_io_cluster", "model_name", "ReplicaId"),
+               num(t.kv_cache_usage_ratio)),
+            "warning", t.kv_cache_for,
+            "{{ $labels.model_name }}: KV cache of replica {{ $labels.ReplicaId }} is full",
+            f"KV-cache usage is {{{{ $value | humanizePercentage }}}} "
+            f"(bound {t.kv_cache_usage_ratio:.0%}); requests get preempted or wait.",
+            "kv-cache-saturated", t,
+        ),
+        _alert(
+            "LLMHighErrorRatio",
+            gt(ratio(sum_by(rate(http_5xx, t.error_window), *by_app),
+                     sum_by(rate(http, t.error_window), *by_app)), num(t.error_ratio)),
+            "critical", t.error_for,
+            "{{ $labels.application }}: too many requests fail with 5xx",
+            f"{{{{ $value | humanizePercentage }}}} of HTTP requests to "
+            f"{{{{ $labels.application }}}} answered 5xx over {t.error_window} "
+            f"(bound {t.error_ratio:.0%}).",
+            "error-ratio", t,
+        ),
+        _alert(
+            "LLMModelNoHealthyReplica",
+            unless(seen_lately, healthy_now, on=["ray_io_cluster", "application", "deployment"]),
+            "critical", t.no_replica_for,
+            "{{ $labels.deployment }}: no healthy replica",
+            "Serve deployment {{ $labels.deployment }} had replicas in the last hour and has no "
+            "healthy one now: its model cannot answer.",
+            "model-without-healthy-replica", t,
+        ),
+    ]
+
+
+def _rayservice(t: AlertThresholds) -> list[Alert]:
+    restarts = sel(m.KSM_CONTAINER_RESTARTS, regex={"pod": t.head_pod_regex})
+    head_used = sel(m.RAY_NODE_MEM_USED, eq={"IsHeadNode": "true"})
+    head_total = sel(m.RAY_NODE_MEM_TOTAL, eq={"IsHeadNode": "true"})
+    return [
+        _alert(
+            "RayServiceNotReady",
+            gte(sel(m.KUBERAY_SERVICE_READY, eq={"condition": "false"}), num(1)),
+            "critical", t.rayservice_not_ready_for,
+            "RayService {{ $labels.name }} is not ready",
+            "KubeRay reports Ready=false for RayService {{ $labels.name }}: no Serve endpoint "
+            "takes traffic.",
+            "rayservice-not-ready", t,
+        ),
+        _alert(
+            "RayServiceUpgradeStuck",
+            gte(sel(m.KUBERAY_SERVICE_UPGRADING, eq={"condition": "true"}), num(1)),
+            "warning", t.rayservice_upgrade_for,
+            "RayService {{ $labels.name }} has been upgrading for too long",
+            f"UpgradeInProgress=true for more than {t.rayservice_upgrade_for}: the pending "
+            "RayCluster does not become ready, and both clusters hold nodes.",
+            "rayservice-upgrade-stuck", t,
+        ),
+        _alert(
+            "RayHeadPodRestarted",
+            gt(sum_by(increase(restarts, "15m"), "namespace", "pod"), num(0)),
+            "warning", "0m",
+            "Ray head pod {{ $labels.pod }} restarted",
+            "A container of the Ray head pod {{ $labels.namespace }}/{{ $labels.pod }} "
+            "restarted in the last 15 minutes; Serve state is rebuilt from the RayService.",
+            "ray-head-restarted", t,
+        ),
+        _alert(
+            "RayHeadMemoryHigh",
+            gt(div(max_by(head_used, "ray_io_cluster"), max_by(head_total, "ray_io_cluster")),
+               num(t.head_memory_ratio)),
+            "warning", "10m",
+            "Ray head of {{ $labels.ray_io_cluster }} is near its memory limit",
+            f"Head node memory is at {{{{ $value | humanizePercentage }}}} of its limit "
+            f"(bound {t.head_memory_ratio:.0%}); an OOM kill restarts the head.",
+            "ray-head-memory", t,
+        ),
+    ]
+
+
+def _gpu(t: AlertThresholds) -> list[Alert]:
+    gpu = ("Hostname", "gpu", "UUID")
+    return [
+        _alert(
+            "GPUXidError",
+            gt(max_by(func("max_over_time", sel(m.DCGM_XID).range("5m")), *gpu), num(0)),
+            "warning", "0m",
+            "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} reported XID {{ $value }}",
+            "DCGM reports XID error {{ $value }}; 48, 63, 64, 74, 79, 92, 94, 95 mean the GPU "
+            "needs the node drained.",
+            "gpu-xid-error", t,
+        ),
+        _alert(
+            "GPUTooHot",
+            gt(max_by(sel(m.DCGM_GPU_TEMP), *gpu), num(t.gpu_temp_celsius)),
+            "warning", t.gpu_temp_for,
+            "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} is too hot",
+            f"GPU temperature {{{{ $value }}}}°C (bound {t.gpu_temp_celsius:g}°C); it throttles.",
+            "gpu-too-hot", t,
+        ),
+    ]
+
+
+def _capacity(t: AlertThresholds) -> list[Alert]:
+    gpu = {"resource_type": "nvidia.com/gpu"}
+    at_limit = gte(
+        sum_by(sel(m.KARPENTER_NODEPOOL_USAGE, eq=gpu), "nodepool"),
+        sum_by(sel(m.KARPENTER_NODEPOOL_LIMIT, eq=gpu), "nodepool"),
+    )
+    pending_gpu_pods = gt(
+        sum_by(and_(sel(m.KSM_CONTAINER_REQUESTS, eq={"resource": "nvidia_com_gpu"}),
+                    sel(m.KSM_POD_UNSCHEDULABLE), on=["namespace", "pod"])),
+        num(0),
+    )
+    spot = sel(m.KARPENTER_INTERRUPTIONS, eq={"message_type": "spot_interrupted"})
+    return [
+        _alert(
+            "GPUPoolAtLimitWithPendingPods",
+            and_(at_limit, pending_gpu_pods, on=()),
+            "warning", t.pending_for,
+            "GPU pool {{ $labels.nodepool }} is at its limit while GPU pods pend",
+            "Karpenter cannot add GPUs to {{ $labels.nodepool }} (usage >= limit) and pods "
+            "requesting GPUs are unschedulable: replicas cannot scale out.",
+            "gpu-pool-at-limit", t,
+        ),
+        _alert(
+            "SpotInterruptions",
+            gte(sum_by(increase(spot, t.spot_window)), num(t.spot_interruptions)),
+            "warning", "0m",
+            "Spot instances are being interrupted",
+            f"{{{{ $value | humanize }}}} spot interruption notices in {t.spot_window}; the "
+            "replicas on those nodes restart elsewhere.",
+            "spot-interruptions", t,
+        ),
+    ]
+
+
+def _scrape(t: AlertThresholds) -> list[Alert]:
+    absent: Expr | None = None
+    for component, job in sorted(t.scrape_jobs.items()):
+        one = label_set(func("absent", sel(m.UP, regex={"job": job})), "component", component)
+        absent = one if absent is None else or_(absent, one)
+    assert absent is not None, "scrape_jobs is empty"
+    return [
+        _alert(
+            "ScrapeTargetDown",
+            eq(sel(m.UP), num(0)),
+            "warning", t.scrape_down_for,
+            "{{ $labels.job }}: scrape target {{ $labels.instance }} is down",
+            "Prometheus cannot scrape {{ $labels.instance }} (job {{ $labels.job }}): the "
+            "panels and alerts built on it go blind.",
+            "scrape-target-down-or-absent", t,
+        ),
+        _alert(
+            "ScrapeTargetAbsent",
+            absent,
+            "warning", t.scrape_absent_for,
+            "{{ $labels.component }}: no scrape target at all",
+            "No `up` series for {{ $labels.component }}: its monitor selects no pod or "
+            "service (labels, namespace, or the exporter is not deployed).",
+            "scrape-target-down-or-absent", t,
+        ),
+    ]
+
+
+GROUPS: dict[str, Callable[[AlertThresholds], list[Alert]]] = {
+    "llm-serving": _serving,
+    "rayservice": _rayservice,
+    "gpu": _gpu,
+    "capacity": _capacity,
+    "scrape": _scrape,
+}
+
+
+def alerts(thresholds: AlertThresholds | None = None) -> list[Alert]:
+    t = thresholds or AlertThresholds()
+    return [a for build in GROUPS.values() for a in build(t)]
+
+
+def rule_groups(thresholds: AlertThresholds | None = None) -> list[dict[str, Any]]:
+    """PrometheusRule `spec.groups`: one group per concern."""
+    t = thresholds or AlertThresholds()
+    return [
+        {"name": f"llm-platform.{name}", "rules": [a.to_rule(t) for a in build(t)]}
+        for name, build in GROUPS.items()
+    ]

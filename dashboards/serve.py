@@ -1,0 +1,109 @@
+"""Dashboard 3, Ray Serve: the serving layer per application and deployment."""
+
+from __future__ import annotations
+
+from dashboards import metrics as m
+from dashboards.filters import CLUSTER, CLUSTER_VAR, ray
+from dashboards.promql import div, gte, max_by, num, quantile, rate, ratio, sum_by
+from dashboards.spec import DashboardSpec, PanelSpec, Query, Variable
+
+DEPLOYMENT = "deployment"
+DEPLOYMENT_VAR = Variable(
+    "deployment", "Deployment", ray(m.SERVE_REPLICA_HEALTHY), DEPLOYMENT
+)
+PER_DEPLOYMENT = "{{application}} {{deployment}}"
+
+
+def _serve(metric: str, **regex: str):
+    return ray(metric, deployment="$deployment", **regex)
+
+
+def spec() -> DashboardSpec:
+    by = ("application", DEPLOYMENT)
+    traffic = (
+        PanelSpec(
+            "Requests per second by deployment",
+            "Requests each Serve deployment handled per second (ingress and model servers).",
+            (Query(sum_by(rate(_serve(m.SERVE_REQUESTS)), *by), PER_DEPLOYMENT),),
+            unit="reqps",
+        ),
+        PanelSpec(
+            "Error ratio by deployment",
+            "Share of a deployment's requests that raised an error; 0 when idle.",
+            (Query(ratio(sum_by(rate(_serve(m.SERVE_ERRORS)), *by),
+                         sum_by(rate(_serve(m.SERVE_REQUESTS)), *by)), PER_DEPLOYMENT),),
+            unit="percentunit", max_value=1,
+        ),
+        PanelSpec(
+            "HTTP latency by application (p50/p95/p99)",
+            "End-to-end latency at the Serve HTTP proxy, milliseconds as exported by Ray.",
+            tuple(
+                Query(quantile(p, m.SERVE_HTTP_LATENCY_MS + "_bucket", by=["application"],
+                               regex={CLUSTER: "$cluster"}),
+                      f"p{round(p * 100)} {{{{application}}}}")
+                for p in (0.5, 0.95, 0.99)
+            ),
+            unit="ms",
+        ),
+        PanelSpec(
+            "Processing latency p95 by deployment",
+            "Time a replica spent on a request, p95, milliseconds.",
+            (Query(quantile(0.95, m.SERVE_PROCESSING_MS + "_bucket", by=list(by),
+                            regex={CLUSTER: "$cluster", DEPLOYMENT: "$deployment"}),
+                   PER_DEPLOYMENT),),
+            unit="ms",
+        ),
+    )
+    capacity = (
+        PanelSpec(
+            "Queue depth",
+            "Requests queued in Serve handles waiting for a replica (queued), and requests "
+            "being processed by replicas (ongoing), per deployment.",
+            (
+                Query(sum_by(_serve(m.SERVE_QUEUED), *by), "queued " + PER_DEPLOYMENT),
+                Query(sum_by(_serve(m.SERVE_REPLICA_ONGOING), *by), "ongoing " + PER_DEPLOYMENT),
+            ),
+        ),
+        PanelSpec(
+            "Replicas: healthy vs autoscaling target",
+            "Healthy replicas per deployment against the replica count the autoscaler wants.",
+            (
+                Query(sum_by(gte(_serve(m.SERVE_REPLICA_HEALTHY), num(1)), *by),
+                      "healthy " + PER_DEPLOYMENT),
+                Query(max_by(_serve(m.SERVE_TARGET_REPLICAS), *by), "target " + PER_DEPLOYMENT),
+            ),
+        ),
+        PanelSpec(
+            "Replica starts",
+            "Replicas started per deployment in each interval (a steady stream means crashes).",
+            (Query(sum_by(rate(_serve(m.SERVE_REPLICA_STARTS)), *by), PER_DEPLOYMENT),),
+            unit="short",
+        ),
+    )
+    head_mem = ray(m.RAY_NODE_MEM_USED, eq={"IsHeadNode": "true"})
+    head_total = ray(m.RAY_NODE_MEM_TOTAL, eq={"IsHeadNode": "true"})
+    head = (
+        PanelSpec(
+            "Head node memory",
+            "Memory used on the Ray head node as a share of what it may use (its pod limit "
+            "on Kubernetes); an OOM kill restarts the head and with it the Serve controller.",
+            (Query(div(max_by(head_mem, CLUSTER), max_by(head_total, CLUSTER)),
+                   "{{ray_io_cluster}}"),),
+            unit="percentunit", max_value=1,
+        ),
+        PanelSpec(
+            "Head node CPU",
+            "CPU utilisation of the Ray head node (percent of its cores).",
+            (Query(max_by(ray(m.RAY_NODE_CPU, eq={"IsHeadNode": "true"}), CLUSTER),
+                   "{{ray_io_cluster}}"),),
+            unit="percent",
+        ),
+    )
+    return DashboardSpec(
+        uid="ray-serve",
+        title="Ray Serve",
+        about="Ray Serve applications and deployments: traffic, errors, latency, queues, "
+              "replicas and the head node.",
+        variables=(CLUSTER_VAR, DEPLOYMENT_VAR),
+        rows=(("Traffic", traffic), ("Queues and replicas", capacity), ("Head node", head)),
+    )

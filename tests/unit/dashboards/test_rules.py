@@ -1,0 +1,121 @@
+"""Alert rules: valid for promtool, each alert unit-tested firing and silent, runbooks exist."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from dashboards.rules import AlertThresholds, rule_groups
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[2]
+CASES = HERE / "alerts_test.yaml"
+ALERTS = [r for g in rule_groups() for r in g["rules"]]
+REQUIRED = {  # the issue's list -> the alert(s) covering it
+    "TTFT p95 above the SLO": ["LLMTimeToFirstTokenAboveSLO"],
+    "queue build-up": ["LLMQueueBuildUp"],
+    "KV cache saturated": ["LLMKVCacheSaturated"],
+    "error ratio": ["LLMHighErrorRatio"],
+    "a model with no healthy replica": ["LLMModelNoHealthyReplica"],
+    "RayService not ready or stuck upgrading": ["RayServiceNotReady", "RayServiceUpgradeStuck"],
+    "head pod restarted or near its memory limit": ["RayHeadPodRestarted", "RayHeadMemoryHigh"],
+    "GPU XID error": ["GPUXidError"],
+    "GPU too hot": ["GPUTooHot"],
+    "a GPU pool at its limit with pods pending": ["GPUPoolAtLimitWithPendingPods"],
+    "spot interruptions": ["SpotInterruptions"],
+    "a scrape target down or absent": ["ScrapeTargetDown", "ScrapeTargetAbsent"],
+}
+
+
+def _promtool() -> str:
+    path = shutil.which("promtool")
+    if path is None:
+        pytest.fail("promtool not found: run `make promtool` (Debian package `prometheus`)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def rules_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("rules")
+    (folder / "rules.yaml").write_text(yaml.safe_dump({"groups": rule_groups()}, sort_keys=False))
+    shutil.copy(CASES, folder / CASES.name)
+    return folder
+
+
+def test_promtool_check_rules(rules_dir):
+    out = subprocess.run([_promtool(), "check", "rules", str(rules_dir / "rules.yaml")],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"SUCCESS: {len(ALERTS)} rules found" in out.stdout
+
+
+def test_promtool_unit_tests_pass(rules_dir):
+    out = subprocess.run([_promtool(), "test", "rules", CASES.name], cwd=rules_dir,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "SUCCESS" in out.stdout
+
+
+def test_promtool_unit_tests_catch_a_broken_rule(rules_dir, tmp_path):
+    """The cases are not vacuous: with one threshold changed, promtool fails."""
+    broken = rule_groups(AlertThresholds(queue_waiting_requests=100))
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": broken}))
+    shutil.copy(CASES, tmp_path / CASES.name)
+    out = subprocess.run([_promtool(), "test", "rules", CASES.name], cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert out.returncode != 0
+    assert "LLMQueueBuildUp" in out.stdout + out.stderr
+
+
+def test_every_alert_has_a_firing_and_a_silent_case():
+    cases = yaml.safe_load(CASES.read_text())["tests"]
+    firing, silent = set(), set()
+    for group in cases:
+        for case in group["alert_rule_test"]:
+            (firing if case["exp_alerts"] else silent).add(case["alertname"])
+    names = {a["alert"] for a in ALERTS}
+    assert names - firing == set(), "alerts without a firing case"
+    assert names - silent == set(), "alerts without a not-firing case"
+
+
+def test_the_issue_list_is_covered():
+    names = {a["alert"] for a in ALERTS}
+    for need, alerts in REQUIRED.items():
+        assert set(alerts) <= names, need
+
+
+def _anchors(markdown: str) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces -> hyphens."""
+    out = set()
+    for line in markdown.splitlines():
+        if line.startswith("#"):
+            text = line.lstrip("#").strip().lower()
+            out.add(re.sub(r"[^\w\- ]", "", text).replace(" ", "-"))
+    return out
+
+
+def test_every_alert_is_labelled_and_links_an_existing_runbook_section():
+    anchors = _anchors((REPO / "docs" / "runbooks.md").read_text())
+    for alert in ALERTS:
+        assert alert["labels"]["severity"] in {"critical", "warning", "info"}, alert["alert"]
+        notes = alert["annotations"]
+        assert notes["summary"] and notes["description"], alert["alert"]
+        doc, _, anchor = notes["runbook_url"].partition("#")
+        assert doc == "docs/runbooks.md" and anchor in anchors, (alert["alert"], anchor)
+
+
+def test_runbook_base_url_is_a_parameter():
+    t = AlertThresholds(runbook_base_url="https://git.example/llm-platform/docs/runbooks.md")
+    urls = {r["annotations"]["runbook_url"] for g in rule_groups(t) for r in g["rules"]}
+    assert all(u.startswith("https://git.example/llm-platform/docs/runbooks.md#") for u in urls)
+
+
+def test_a_ttft_slo_that_is_not_a_histogram_bucket_is_rejected_by_name():
+    with pytest.raises(ValidationError, match=r"ttft_p95_slo_s[\s\S]*2\.0s is not a bucket"):
+        AlertThresholds(ttft_p95_slo_s=2.0)
