@@ -110,6 +110,17 @@ def local_app() -> Iterator[LocalApp]:
         yield app
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `e2e_order(n)` run after every test of a lower n (unmarked: 0), whatever
+    their file names; the sort is stable, so the order within one rank is pytest's own."""
+    items.sort(key=lambda item: _order(item))
+
+
+def _order(item: pytest.Item) -> int:
+    marker = item.get_closest_marker("e2e_order")
+    return int(marker.args[0]) if marker else 0
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield

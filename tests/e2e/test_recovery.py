@@ -1,7 +1,7 @@
 """Kill an LLMServer replica under load: Serve replaces it and the model answers again.
 
-Runs last (file order): it disturbs the app. The measured recovery time is printed and written
-to build/e2e/recovery.json.
+Runs after the other tests of the session app (`e2e_order(1)`): it disturbs the app. The
+measured recovery time is printed and written to build/e2e/recovery.json.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 
 from tests.e2e.conftest import LOG_DIR
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.e2e_order(1)]
 
 TARGET = "tiny-chat"
 # Process title of the model's replica, whatever LLMServer subclass serves it; Ray appends

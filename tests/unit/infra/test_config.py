@@ -187,7 +187,7 @@ def test_config_reference_is_current() -> None:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         config_docs.main()
-    committed = (Path(__file__).resolve().parents[2] / "docs" / "config.md").read_text()
+    committed = (Path(__file__).resolve().parents[3] / "docs" / "config.md").read_text()
     assert committed == out.getvalue(), "docs/config.md is stale: run `make config-docs`"
 
 

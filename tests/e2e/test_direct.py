@@ -1,6 +1,6 @@
 """`gateway: direct` smoke test: one model served by its LLMServer replica behind HAProxy.
 
-Starts a second local app (the session app stays up), so it runs last (file name).
+Starts a second local app (the session app stays up), so it runs last (`e2e_order(2)`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from tests.e2e.conftest import KEY_ADMIN, KEY_LIMITED, LOG_DIR, LocalApp, running_app
 from tools.process import free_port
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.e2e_order(2)]
 
 
 @pytest.fixture(scope="module")

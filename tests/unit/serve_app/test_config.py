@@ -1,14 +1,11 @@
-"""ServingConfig validation and serve_applications (no Ray needed)."""
+"""serve_app/config.py: ServingConfig validation (no Ray needed)."""
 
 from __future__ import annotations
-
-import json
 
 import pydantic
 import pytest
 
 from serve_app.config import ServingConfig, StrictModel
-from serve_app.serve_config import APP_IMPORT_PATH, serve_applications
 
 
 def _cfg(**overrides) -> dict:
@@ -115,15 +112,3 @@ def test_auth_errors():
     loc, msg = _error(_cfg(env={"OPENAI_API_KEY": "x"}))
     assert loc == ("env",) and "secret" in msg
     ServingConfig.model_validate(_cfg(env={"TOKENIZERS_PARALLELISM": "false"}))
-
-
-def test_serve_applications_round_trip():
-    cfg = ServingConfig.model_validate(_cfg(env={"HF_HUB_OFFLINE": "1"}))
-    apps = serve_applications(cfg)
-    assert len(apps) == 1
-    app = apps[0]
-    assert app["import_path"] == APP_IMPORT_PATH
-    assert app["route_prefix"] == "/"
-    assert app["runtime_env"] == {"env_vars": {"HF_HUB_OFFLINE": "1"}}
-    json.dumps(apps)  # goes verbatim into serveConfigV2
-    assert ServingConfig.model_validate(app["args"]) == cfg
