@@ -81,18 +81,29 @@ class NetworkConfig(StrictModel):
 class AddonVersions(StrictModel):
     """EKS managed add-on versions, pinned so a preview never shows drift."""
 
-    vpc_cni: str = "v1.20.4-eksbuild.2"
-    coredns: str = "v1.12.4-eksbuild.1"
-    kube_proxy: str = "v1.34.1-eksbuild.2"
-    eks_pod_identity_agent: str = "v1.3.9-eksbuild.3"
-    aws_ebs_csi_driver: str = "v1.51.1-eksbuild.1"
+    vpc_cni: str = Field("v1.20.4-eksbuild.2", description="Amazon VPC CNI add-on version.")
+    coredns: str = Field("v1.12.4-eksbuild.1", description="CoreDNS add-on version.")
+    kube_proxy: str = Field(
+        "v1.34.1-eksbuild.2",
+        description="kube-proxy add-on version; must match kubernetesVersion's minor.",
+    )
+    eks_pod_identity_agent: str = Field(
+        "v1.3.9-eksbuild.3", description="EKS Pod Identity Agent add-on version."
+    )
+    aws_ebs_csi_driver: str = Field(
+        "v1.51.1-eksbuild.1", description="Amazon EBS CSI driver add-on version."
+    )
 
 
 class NodeGroupConfig(StrictModel):
-    instance_types: list[str] = Field(["m7i.xlarge"], min_length=1)
-    min_size: int = Field(2, ge=1)
-    desired_size: int = Field(2, ge=1)
-    max_size: int = Field(4, ge=1)
+    instance_types: list[str] = Field(
+        ["m7i.xlarge"], min_length=1, description="EC2 instance types of the system nodes."
+    )
+    min_size: int = Field(2, ge=1, description="Fewest system nodes.")
+    desired_size: int = Field(
+        2, ge=1, description="System nodes at creation (later changes are left to scaling)."
+    )
+    max_size: int = Field(4, ge=1, description="Most system nodes.")
 
     @model_validator(mode="after")
     def _sizes(self) -> NodeGroupConfig:
@@ -105,19 +116,31 @@ LogType = Literal["api", "audit", "authenticator", "controllerManager", "schedul
 
 
 class ClusterConfig(StrictModel):
-    kubernetes_version: str = Field("1.34", pattern=r"^1\.[0-9]{2}$")
+    kubernetes_version: str = Field(
+        "1.34", pattern=r"^1\.[0-9]{2}$", description="EKS Kubernetes minor version."
+    )
     endpoint_access: Literal["private", "public"] = Field(
         "private", description="private: API reachable only from the VPC."
     )
     public_access_cidrs: list[IPv4Network] = Field(
         default_factory=list, description="Allow-list for a public endpoint (required then)."
     )
-    admin_role_arns: list[RoleArn] = Field(default_factory=list)
-    read_only_role_arns: list[RoleArn] = Field(default_factory=list)
-    addon_versions: AddonVersions = Field(default_factory=AddonVersions)
-    system_node_group: NodeGroupConfig = Field(default_factory=NodeGroupConfig)
+    admin_role_arns: list[RoleArn] = Field(
+        default_factory=list, description="IAM roles given cluster admin (EKS access entries)."
+    )
+    read_only_role_arns: list[RoleArn] = Field(
+        default_factory=list, description="IAM roles given read-only access (EKS access entries)."
+    )
+    addon_versions: AddonVersions = Field(
+        default_factory=AddonVersions, description="Pinned EKS managed add-on versions."
+    )
+    system_node_group: NodeGroupConfig = Field(
+        default_factory=NodeGroupConfig,
+        description="On-demand node group for add-ons and operators (tainted CriticalAddonsOnly).",
+    )
     log_types: list[LogType] = Field(
-        ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+        ["api", "audit", "authenticator", "controllerManager", "scheduler"],
+        description="EKS control-plane log types sent to CloudWatch.",
     )
     protect: bool = Field(True, description="Pulumi `protect` on the cluster.")
 
@@ -192,9 +215,12 @@ class GpuPoolLimits(StrictModel):
 
 
 class GpuNodePoolConfig(StrictModel):
-    name: DnsLabel
-    family: str
-    sizes: list[str] | None = Field(None, min_length=1, description="Default: every size.")
+    name: DnsLabel = Field(description="NodePool name (a DNS label); pods select it by name.")
+    family: str = Field(description="GPU instance family from infra/catalog.py (g6e, g5, p4d).")
+    sizes: list[str] | None = Field(
+        None, min_length=1,
+        description="Instance sizes of the family (e.g. xlarge, 12xlarge); default: every size.",
+    )
     capacity_types: list[CapacityType] = Field(
         ["on-demand"], min_length=1, description="Karpenter capacity types allowed."
     )
@@ -231,13 +257,24 @@ class GpuNodePoolConfig(StrictModel):
 
 # ------------------------------------------------------------------------------------ top level
 class StackConfig(StrictModel):
-    environment: Environment
+    environment: Environment = Field(
+        description="Profile of defaults: dev (cheap), staging, prod (safe)."
+    )
     tags: dict[str, str] = Field(default_factory=dict, description="Tags on every AWS resource.")
-    network: NetworkConfig = Field(default_factory=NetworkConfig)
-    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
-    karpenter: KarpenterConfig = Field(default_factory=KarpenterConfig)
-    gpu_node_pools: list[GpuNodePoolConfig] = Field(min_length=1)
-    serving: ServingConfig
+    network: NetworkConfig = Field(default_factory=NetworkConfig, description="The VPC.")
+    cluster: ClusterConfig = Field(
+        default_factory=ClusterConfig, description="The EKS cluster and its system nodes."
+    )
+    karpenter: KarpenterConfig = Field(
+        default_factory=KarpenterConfig,
+        description="Karpenter's node classes (AMI, volumes) and the Ray head pool.",
+    )
+    gpu_node_pools: list[GpuNodePoolConfig] = Field(
+        min_length=1, description="GPU NodePools, tried by weight (highest first)."
+    )
+    serving: ServingConfig = Field(
+        description="What the platform serves: models, aliases, API keys (serve_app/config.py)."
+    )
     grafana_admin_password: SecretStr | None = secret(description="Grafana admin password.")
     alertmanager_slack_webhook_url: SecretStr | None = secret(
         description="Slack incoming webhook for alerts."

@@ -43,15 +43,26 @@ class StrictModel(pydantic.BaseModel):
 
 
 class Autoscaling(StrictModel):
-    min_replicas: int = Field(1, ge=0, le=1000)
-    max_replicas: int = Field(1, ge=1, le=1000)
-    # Ray Serve LLM's own default is 1e9, which never scales up: always set a real value.
-    target_ongoing_requests: float = Field(4.0, gt=0, le=10_000)
-    upscale_delay_s: float = Field(30.0, ge=0, le=3600)
-    downscale_delay_s: float = Field(600.0, ge=0, le=86_400)
-    # Scale to zero frees a GPU but makes the next request wait for a cold start:
-    # it must be asked for explicitly.
-    allow_scale_to_zero: bool = False
+    min_replicas: int = Field(
+        1, ge=0, le=1000, description="Fewest replicas of the model (0 needs allowScaleToZero)."
+    )
+    max_replicas: int = Field(1, ge=1, le=1000, description="Most replicas of the model.")
+    target_ongoing_requests: float = Field(
+        4.0, gt=0, le=10_000,
+        description="Requests in flight per replica that the autoscaler aims for (always set:"
+        " Ray Serve LLM's own default, 1e9, never scales up).",
+    )
+    upscale_delay_s: float = Field(
+        30.0, ge=0, le=3600, description="Seconds the load must stay high before scaling up."
+    )
+    downscale_delay_s: float = Field(
+        600.0, ge=0, le=86_400, description="Seconds the load must stay low before scaling down."
+    )
+    allow_scale_to_zero: bool = Field(
+        False,
+        description="Allow minReplicas 0: frees the GPU, but the next request waits for a cold"
+        " start, so it must be asked for explicitly.",
+    )
 
     @model_validator(mode="after")
     def _check_bounds(self) -> Autoscaling:
@@ -67,28 +78,52 @@ class Autoscaling(StrictModel):
 class Accelerator(StrictModel):
     """What one replica of a model needs. gpusPerReplica 0 means CPU (local mode)."""
 
-    gpus_per_replica: int = Field(1, ge=0, le=8)
-    # Ray accelerator type label, e.g. "L4" or "A10G"; None lets Ray pick any GPU node.
-    accelerator_type: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,32}$")
-    cpus_per_replica: float = Field(1.0, gt=0, le=256)
+    gpus_per_replica: int = Field(
+        1, ge=0, le=8, description="GPUs of one replica (0: CPU only, as in local mode)."
+    )
+    accelerator_type: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_-]{1,32}$",
+        description='Ray accelerator type label, e.g. "L4" or "A10G"; unset lets Ray pick any'
+        " GPU node.",
+    )
+    cpus_per_replica: float = Field(1.0, gt=0, le=256, description="vCPUs of one replica.")
 
 
 class ModelSpec(StrictModel):
-    id: Name
-    # Hugging Face repo id, local directory or object-store URI the engine loads from.
-    source: str = Field(min_length=1, max_length=1024)
-    task: Literal["generate", "embed"] = "generate"
-    # Passed verbatim to vLLM (snake_case keys, as vLLM names them).
-    engine_args: dict[str, Any] = Field(default_factory=dict)
-    accelerator: Accelerator = Field(default_factory=Accelerator)
-    autoscaling: Autoscaling = Field(default_factory=Autoscaling)
-    # Per-replica cap of requests in flight; more are queued at the caller.
-    max_ongoing_requests: int = Field(64, ge=1, le=100_000)
-    # Bounded queue: past it callers get 503 instead of waiting forever.
-    max_queued_requests: int = Field(256, ge=1, le=1_000_000)
-    # Tokens of a stream are sent to the ingress in batches this often (the first one at
-    # once). Larger: less CPU per token; smaller: smoother streams. See docs/performance.md.
-    stream_batching_interval_ms: float = Field(50.0, ge=0, le=1000)
+    id: Name = Field(description="The name clients put in `model`; also names its deployment.")
+    source: str = Field(
+        min_length=1, max_length=1024,
+        description="Hugging Face repo id, local directory or object-store URI the engine loads"
+        " from.",
+    )
+    task: Literal["generate", "embed"] = Field(
+        "generate", description="generate: completions and chat; embed: embeddings."
+    )
+    engine_args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Passed verbatim to vLLM (snake_case keys, as vLLM names them).",
+    )
+    accelerator: Accelerator = Field(
+        default_factory=Accelerator, description="What one replica needs (GPUs, CPUs)."
+    )
+    autoscaling: Autoscaling = Field(
+        default_factory=Autoscaling, description="Replica count bounds and scaling targets."
+    )
+    max_ongoing_requests: int = Field(
+        64, ge=1, le=100_000,
+        description="Per-replica cap of requests in flight; more are queued at the caller.",
+    )
+    max_queued_requests: int = Field(
+        256, ge=1, le=1_000_000,
+        description="Bounded queue (requests): past it callers get 503 instead of waiting"
+        " forever.",
+    )
+    stream_batching_interval_ms: float = Field(
+        50.0, ge=0, le=1000,
+        description="Milliseconds between batches of a stream's tokens sent to the ingress (the"
+        " first at once). Larger: less CPU per token; smaller: smoother streams. See"
+        " docs/performance.md.",
+    )
 
     @field_validator("engine_args")
     @classmethod
@@ -112,15 +147,21 @@ class ModelSpec(StrictModel):
 
 
 class AliasTarget(StrictModel):
-    model: Name
-    weight: float = Field(gt=0, le=1_000_000)
+    model: Name = Field(description="A configured model id.")
+    weight: float = Field(
+        gt=0, le=1_000_000,
+        description="Relative share of the alias's callers (90 and 10 split 90% / 10%).",
+    )
 
 
 class Alias(StrictModel):
     """A public name that splits traffic between models, e.g. chat -> 90% a, 10% a-v2."""
 
-    name: Name
-    targets: list[AliasTarget] = Field(min_length=1, max_length=16)
+    name: Name = Field(description="The public name clients put in `model`.")
+    targets: list[AliasTarget] = Field(
+        min_length=1, max_length=16,
+        description="Models the alias splits between; a caller always gets the same one.",
+    )
 
     @field_validator("targets")
     @classmethod
@@ -132,13 +173,22 @@ class Alias(StrictModel):
 
 
 class AuthConfig(StrictModel):
-    enabled: bool = True
-    # Comma-separated keys, each `KEY` or `NAME:KEY` (the name is used for allowedModels).
-    keys_env_var: str = "LLM_PLATFORM_API_KEYS"
-    # Mounted secret file: one `KEY` or `NAME:KEY` per line, '#' comments allowed.
-    keys_file: str | None = Field(None, min_length=1)
-    # Key name -> models/aliases that key may call. Keys not listed may call everything.
-    allowed_models: dict[Name, list[Name]] = Field(default_factory=dict)
+    enabled: bool = Field(True, description="Require an API key (`Authorization: Bearer`).")
+    keys_env_var: str = Field(
+        "LLM_PLATFORM_API_KEYS",
+        description="Environment variable with comma-separated keys, each `KEY` or `NAME:KEY`"
+        " (the name is used by allowedModels).",
+    )
+    keys_file: str | None = Field(
+        None, min_length=1,
+        description="Mounted secret file: one `KEY` or `NAME:KEY` per line, '#' comments"
+        " allowed.",
+    )
+    allowed_models: dict[Name, list[Name]] = Field(
+        default_factory=dict,
+        description="Key name -> models/aliases that key may call. Keys not listed may call"
+        " everything.",
+    )
 
     @field_validator("keys_env_var")
     @classmethod
@@ -151,12 +201,20 @@ class AuthConfig(StrictModel):
 class IngressConfig(StrictModel):
     """The routing/auth layer in front of the model servers."""
 
-    min_replicas: int = Field(1, ge=1, le=100)
-    max_replicas: int = Field(2, ge=1, le=100)
-    target_ongoing_requests: float = Field(64.0, gt=0, le=100_000)
-    max_ongoing_requests: int = Field(1000, ge=1, le=100_000)
-    max_queued_requests: int = Field(2000, ge=1, le=1_000_000)
-    cpus_per_replica: float = Field(1.0, ge=0, le=64)
+    min_replicas: int = Field(1, ge=1, le=100, description="Fewest ingress replicas.")
+    max_replicas: int = Field(2, ge=1, le=100, description="Most ingress replicas.")
+    target_ongoing_requests: float = Field(
+        64.0, gt=0, le=100_000,
+        description="Requests in flight per ingress replica that the autoscaler aims for.",
+    )
+    max_ongoing_requests: int = Field(
+        1000, ge=1, le=100_000, description="Per-replica cap of requests in flight."
+    )
+    max_queued_requests: int = Field(
+        2000, ge=1, le=1_000_000,
+        description="Bounded queue (requests): past it callers get 503.",
+    )
+    cpus_per_replica: float = Field(1.0, ge=0, le=64, description="vCPUs of one ingress replica.")
 
     @model_validator(mode="after")
     def _check_bounds(self) -> IngressConfig:
@@ -168,22 +226,42 @@ class IngressConfig(StrictModel):
 
 
 class ServingConfig(StrictModel):
-    app_name: Name = "llm-platform"
-    route_prefix: str = Field("/", pattern=r"^/([A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*)?$")
-    # ingress: one endpoint for every model and alias (GatewayIngress routes by `model`).
-    # direct: one application per model at <routePrefix>/<model id>; each replica serves HTTP
-    #   itself behind Ray's HAProxy (Ray's direct streaming), keys checked in the replica.
-    #   Fastest, but no aliases and one base URL per model. See docs/performance.md.
-    gateway: Literal["ingress", "direct"] = "ingress"
-    # Ray Serve's RAY_SERVE_THROUGHPUT_OPTIMIZED + HAProxy ingress (cluster-wide env flags,
-    # see serve_config.cluster_env). HAProxy binds all interfaces.
-    throughput_optimized: bool = False
-    models: list[ModelSpec] = Field(min_length=1, max_length=64)
-    aliases: list[Alias] = Field(default_factory=list, max_length=64)
-    auth: AuthConfig = Field(default_factory=AuthConfig)
-    ingress: IngressConfig = Field(default_factory=IngressConfig)
-    # Extra environment for every replica (e.g. HF_HUB_OFFLINE). Not for secrets.
-    env: dict[str, str] = Field(default_factory=dict)
+    app_name: Name = Field(
+        "llm-platform", description="Ray Serve application name (prefix of per-model apps)."
+    )
+    route_prefix: str = Field(
+        "/", pattern=r"^/([A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*)?$",
+        description="HTTP path the OpenAI API is served under.",
+    )
+    gateway: Literal["ingress", "direct"] = Field(
+        "ingress",
+        description="ingress: one endpoint for every model and alias (GatewayIngress routes by"
+        " `model`). direct: one application per model at <routePrefix>/<model id>, each replica"
+        " serving HTTP itself behind Ray's HAProxy with keys checked in the replica; fastest,"
+        " but no aliases and one base URL per model. See docs/performance.md.",
+    )
+    throughput_optimized: bool = Field(
+        False,
+        description="Ray Serve's RAY_SERVE_THROUGHPUT_OPTIMIZED + HAProxy ingress (cluster-wide"
+        " env flags, see serve_config.cluster_env). HAProxy binds all interfaces.",
+    )
+    models: list[ModelSpec] = Field(
+        min_length=1, max_length=64, description="The models served, one deployment each."
+    )
+    aliases: list[Alias] = Field(
+        default_factory=list, max_length=64,
+        description="Public names that split traffic between models (canaries).",
+    )
+    auth: AuthConfig = Field(default_factory=AuthConfig, description="API keys.")
+    ingress: IngressConfig = Field(
+        default_factory=IngressConfig,
+        description="The routing/auth layer in front of the model servers.",
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra environment for every replica (e.g. HF_HUB_OFFLINE). Not for"
+        " secrets.",
+    )
 
     # Cross-references are checked in field validators of the later fields, so that each
     # error is reported on the field that holds the bad value.
