@@ -13,69 +13,22 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from ray import serve
-from ray.llm._internal.serve.core.configs.openai_api_models import (
-    ModelCard,
-    ModelList,
-    to_model_metadata,
-)
-from ray.llm._internal.serve.core.ingress.ingress import init as init_ingress_app
 from ray.serve.deployment import Application
 from ray.serve.exceptions import BackPressureError
-from ray.serve.llm import LLMConfig, build_llm_deployment
+from ray.serve.llm import build_llm_deployment
 from ray.serve.llm.ingress import OpenAiIngress, make_fastapi_ingress
 from starlette.responses import JSONResponse
 
 from serve_app.auth import ApiKey, KeyChecker, load_keys
-from serve_app.config import ModelSpec, ServingConfig
+from serve_app.config import ServingConfig
 from serve_app.errors import GatewayError, install_error_handlers, model_not_found
+from serve_app.llm_config import llm_config
 from serve_app.middleware import HEALTH_PATH, ApiKeyMiddleware
+from serve_app.ray_compat import ModelCard, ModelList, init_ingress_app, to_model_metadata
 from serve_app.routing import AliasTable
 from serve_app.server import GatewayLLMServer
 
 logger = logging.getLogger("ray.serve")
-
-
-def llm_config(spec: ModelSpec, cfg: ServingConfig, **extra: Any) -> LLMConfig:
-    """Translate one ModelSpec into Ray Serve LLM's LLMConfig (`extra`: more LLMConfig args)."""
-    engine = dict(spec.engine_args)
-    auto = spec.autoscaling
-    kwargs: dict[str, Any] = {
-        "model_loading_config": {"model_id": spec.id, "model_source": spec.source},
-        "engine_kwargs": engine,
-        "deployment_config": {
-            "autoscaling_config": {
-                "min_replicas": auto.min_replicas,
-                "max_replicas": auto.max_replicas,
-                "initial_replicas": max(auto.min_replicas, 1),
-                "target_ongoing_requests": auto.target_ongoing_requests,
-                "upscale_delay_s": auto.upscale_delay_s,
-                "downscale_delay_s": auto.downscale_delay_s,
-            },
-            "max_ongoing_requests": spec.max_ongoing_requests,
-            "max_queued_requests": spec.max_queued_requests,
-        },
-    }
-    kwargs["experimental_configs"] = {
-        "stream_batching_interval_ms": spec.stream_batching_interval_ms,
-        **extra.pop("experimental_configs", {}),
-    }
-    if cfg.env:
-        kwargs["runtime_env"] = {"env_vars": dict(cfg.env)}
-    acc = spec.accelerator
-    if acc.gpus_per_replica == 0:
-        kwargs["accelerator_config"] = {"kind": "cpu"}
-        kwargs["placement_group_config"] = {"bundles": [{"CPU": acc.cpus_per_replica}]}
-    else:
-        engine.setdefault("tensor_parallel_size", acc.gpus_per_replica)
-        kwargs["placement_group_config"] = {
-            "bundle_per_worker": {"GPU": 1, "CPU": acc.cpus_per_replica}
-        }
-        if acc.accelerator_type:
-            kwargs["accelerator_type"] = acc.accelerator_type
-    if spec.task == "embed":
-        engine.setdefault("runner", "pooling")
-        engine.setdefault("convert", "embed")
-    return LLMConfig(**kwargs, **extra)
 
 
 class GatewayIngress(OpenAiIngress):

@@ -13,8 +13,8 @@ from typing import Any
 from ray.serve.deployment import Application
 from ray.serve.llm import LLMServer, build_openai_app
 
-from serve_app.app import llm_config
 from serve_app.config import AuthConfig, ServingConfig
+from serve_app.llm_config import llm_config
 from serve_app.middleware import ApiKeyMiddleware
 
 _AUTH_KEY = "llm_platform_auth"

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from ray.llm._internal.serve.utils.batcher import Batcher
 from ray.serve.llm import LLMServer
+
+from serve_app.ray_compat import Batcher
 
 
 async def first_then_batched(

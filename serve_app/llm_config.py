@@ -1,0 +1,53 @@
+"""One ModelSpec -> Ray Serve LLM's LLMConfig: the translation both gateways share
+(`app.py`'s ingress and `direct.py`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray.serve.llm import LLMConfig
+
+from serve_app.config import ModelSpec, ServingConfig
+
+
+def llm_config(spec: ModelSpec, cfg: ServingConfig, **extra: Any) -> LLMConfig:
+    """Translate one ModelSpec into Ray Serve LLM's LLMConfig (`extra`: more LLMConfig args)."""
+    engine = dict(spec.engine_args)
+    auto = spec.autoscaling
+    kwargs: dict[str, Any] = {
+        "model_loading_config": {"model_id": spec.id, "model_source": spec.source},
+        "engine_kwargs": engine,
+        "deployment_config": {
+            "autoscaling_config": {
+                "min_replicas": auto.min_replicas,
+                "max_replicas": auto.max_replicas,
+                "initial_replicas": max(auto.min_replicas, 1),
+                "target_ongoing_requests": auto.target_ongoing_requests,
+                "upscale_delay_s": auto.upscale_delay_s,
+                "downscale_delay_s": auto.downscale_delay_s,
+            },
+            "max_ongoing_requests": spec.max_ongoing_requests,
+            "max_queued_requests": spec.max_queued_requests,
+        },
+    }
+    kwargs["experimental_configs"] = {
+        "stream_batching_interval_ms": spec.stream_batching_interval_ms,
+        **extra.pop("experimental_configs", {}),
+    }
+    if cfg.env:
+        kwargs["runtime_env"] = {"env_vars": dict(cfg.env)}
+    acc = spec.accelerator
+    if acc.gpus_per_replica == 0:
+        kwargs["accelerator_config"] = {"kind": "cpu"}
+        kwargs["placement_group_config"] = {"bundles": [{"CPU": acc.cpus_per_replica}]}
+    else:
+        engine.setdefault("tensor_parallel_size", acc.gpus_per_replica)
+        kwargs["placement_group_config"] = {
+            "bundle_per_worker": {"GPU": 1, "CPU": acc.cpus_per_replica}
+        }
+        if acc.accelerator_type:
+            kwargs["accelerator_type"] = acc.accelerator_type
+    if spec.task == "embed":
+        engine.setdefault("runner", "pooling")
+        engine.setdefault("convert", "embed")
+    return LLMConfig(**kwargs, **extra)
