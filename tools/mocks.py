@@ -39,6 +39,11 @@ class Resource:
     retain_on_delete: bool = False
     ignore_changes: list[str] = field(default_factory=list)
     aliases: list[dict[str, Any]] = field(default_factory=list)  # e.g. [{"type": old type}]
+    # Which input carried which dependency (Pulumi derives these from Output inputs); every URN
+    # here is also in `depends_on`, which adds the explicit `depends_on` option.
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    # A multi-language component (pulumi-eks): it registers only when all its children exist.
+    remote: bool = False
 
 
 def placeholder(name: str, what: str) -> str:
@@ -77,8 +82,14 @@ class PlatformMocks(pulumi.runtime.Mocks):
         qualified = f"eks:index:Cluster${child_type}"
         urn = f"urn:pulumi:{stack}::{project}::{qualified}::{args.name}-eksCluster"
         cid = placeholder(args.name, "eks-cluster-id")
-        self.monitor.resources[urn] = MockMonitor.ResourceRegistration(
-            urn, cid, _eks_cluster_state(args.name, args.inputs.get("name"))
+        state = _eks_cluster_state(args.name, args.inputs.get("name"))
+        self.monitor.resources[urn] = MockMonitor.ResourceRegistration(urn, cid, state)
+        # The dependency graph needs this node: resources that use `eks_cluster.name` depend
+        # on it, and it belongs to (is created inside) the component.
+        parent = f"urn:pulumi:{stack}::{project}::eks:index:Cluster::{args.name}"
+        self.monitor.children.append(
+            Resource(type=child_type, name=f"{args.name}-eksCluster", urn=urn, parent=parent,
+                     custom=True, inputs=plain(state))
         )
         ref = {rpc._special_sig_key: rpc._special_resource_sig, "urn": urn, "id": cid}
         return {
@@ -131,6 +142,8 @@ class RecordingMonitor(MockMonitor):
         super().__init__(mocks)
         mocks.monitor = self
         self.recorded: list[Resource] = []
+        # Children of remote components that the mocks register by hand (not run under mocks).
+        self.children: list[Resource] = []
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         response = super().RegisterResource(request)
@@ -145,11 +158,17 @@ class RecordingMonitor(MockMonitor):
                     custom=bool(request.custom),
                     inputs=plain(inputs),
                     protect=bool(request.protect),
-                    depends_on=list(request.dependencies),
+                    depends_on=sorted(request.dependencies),
                     provider=request.provider,
                     retain_on_delete=bool(request.retainOnDelete),
                     ignore_changes=list(request.ignoreChanges),
                     aliases=[_alias(a) for a in request.aliases],
+                    property_dependencies={
+                        key: sorted(deps.urns)
+                        for key, deps in request.propertyDependencies.items()
+                        if deps.urns
+                    },
+                    remote=bool(request.remote),
                 )
             )
         return response

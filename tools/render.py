@@ -18,7 +18,7 @@ import runpy
 import shutil
 import sys
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ import yaml
 from pulumi.runtime import config as rc
 
 from infra.config import PROJECT, ConfigError
+from tools.graph import Graph
 from tools.mocks import SECRET, PlatformMocks, RecordingMonitor, Resource
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +38,13 @@ STACKS = ("dev", "staging", "prod")
 class Rendered:
     stack: str
     resources: list[Resource]
+    # Children of remote components (pulumi-eks' EKS cluster) that the mocks registered by hand:
+    # not declared by the program, but nodes of the dependency graph.
+    children: list[Resource] = field(default_factory=list)
+
+    def graph(self) -> Graph:
+        """Who waits for whom at `pulumi up` (see tools/graph.py)."""
+        return Graph.build(self.resources + self.children)
 
     def of_type(self, typ: str) -> list[Resource]:
         return [r for r in self.resources if r.type == typ]
@@ -130,7 +138,7 @@ def render_stack(
         pulumi.runtime.test(lambda: runpy.run_path(str(root / "__main__.py")))()
     finally:
         sys.path.remove(str(root))
-    return Rendered(stack, monitor.recorded)
+    return Rendered(stack, monitor.recorded, monitor.children)
 
 
 def _ensure_event_loop() -> None:
@@ -174,6 +182,7 @@ def write(rendered: Rendered, out: Path, serving_models: list[str] | None = None
                 json.dumps({"type": r.type, "name": r.name, "protect": r.protect,
                             "inputs": r.inputs}, indent=2, sort_keys=True)
             )
+    (target / "graph.json").write_text(json.dumps(rendered.graph().to_json(), indent=2))
     summary = summarize(rendered, serving_models)
     (target / "summary.json").write_text(json.dumps(summary, indent=2))
     (target / "summary.md").write_text(summary_markdown(summary))
