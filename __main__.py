@@ -32,7 +32,10 @@ karpenter = Karpenter(
 # They take `provider=cluster.provider` for every Kubernetes object, place pods with
 # `infra.labels` (system_scheduling, gpu_worker_scheduling, ray_head_scheduling), and depend on
 # `karpenter.controller` so that teardown drains their nodes first.
-gpu = GpuEnablement("gpu", gpu_ami_family=cfg.karpenter.gpu_ami_family, provider=cluster.provider)
+gpu = GpuEnablement(
+    "gpu", gpu_ami_family=cfg.karpenter.gpu_ami_family, provider=cluster.provider,
+    gpu_node_pools=karpenter.gpu_node_pools,
+)
 
 # ---------------------------------------------------------------------------- outputs
 pulumi.export("clusterName", cluster.name)

@@ -54,6 +54,19 @@ def endpoint_settings(cfg: ClusterConfig) -> dict[str, Any]:
     }
 
 
+def api_access_rules(cfg: ClusterConfig) -> dict[str, dict[str, str]]:
+    """One tcp/443 ingress rule per `apiAccessCidrs` / `apiAccessSecurityGroupIds` entry, keyed
+    by a stable name (the key names the resource)."""
+    out: dict[str, dict[str, str]] = {}
+    for i, cidr in enumerate(cfg.api_access_cidrs):
+        out[f"cidr-{i}"] = {"cidr_ipv4": str(cidr),
+                            "description": f"Kubernetes API from {cidr} (apiAccessCidrs)"}
+    for i, sg in enumerate(cfg.api_access_security_group_ids):
+        out[f"sg-{i}"] = {"referenced_security_group_id": sg,
+                          "description": f"Kubernetes API from {sg} (apiAccessSecurityGroupIds)"}
+    return out
+
+
 def gp3_storage_class() -> dict[str, Any]:
     """The default StorageClass: encrypted gp3 via the EBS CSI driver, bound where the pod lands
     (a volume in another zone than its pod can never attach)."""
@@ -87,6 +100,10 @@ class Cluster(pulumi.ComponentResource):
     # The EKS-managed cluster security group (system and Karpenter nodes both join it).
     security_group_id: pulumi.Output[str]
     node_group: aws.eks.NodeGroup
+    # Pods using Pod Identity (Karpenter's EC2 dry run at start) wait for its agent.
+    pod_identity_agent: aws.eks.Addon
+    # Pods take IPs from `network.podCidr` subnets (VPC CNI custom networking).
+    custom_networking: bool
     # The Kubernetes provider: every Kubernetes object of every component goes through it.
     provider: k8s.Provider
 
@@ -117,8 +134,17 @@ class Cluster(pulumi.ComponentResource):
             opts=child,
         )
 
-        vpc_cni: dict[str, Any] = {"addon_version": cfg.addon_versions.vpc_cni}
-        if network.pod_subnets:
+        vpc_cni: dict[str, Any] = {
+            "addon_version": cfg.addon_versions.vpc_cni,
+            # Without this, NetworkPolicies are accepted and do nothing. pulumi-eks turns it into
+            # the add-on configuration value `enableNetworkPolicy: "true"` (nodejs/eks/addons/
+            # cni-addon.ts, mergeConfigurationValues), the key the add-on's schema takes from
+            # aws/amazon-vpc-cni-k8s charts/aws-vpc-cni/values.yaml at tag v1.23.0 (default
+            # "false").
+            "enable_network_policy": True,
+        }
+        self.custom_networking = bool(network.pod_subnets)
+        if self.custom_networking:
             # Pods take IPs from the secondary range: one ENIConfig per zone, named after it.
             vpc_cni.update(
                 cni_custom_network_cfg=True, eni_config_label_def="topology.kubernetes.io/zone"
@@ -131,7 +157,6 @@ class Cluster(pulumi.ComponentResource):
             vpc_id=network.vpc_id,
             private_subnet_ids=network.private_subnet_ids,
             public_subnet_ids=network.public_subnet_ids,
-            node_associate_public_ip_address=False,
             skip_default_node_group=True,
             authentication_mode=eks.AuthenticationMode.API,
             access_entries=access_entries(cfg),
@@ -139,6 +164,10 @@ class Cluster(pulumi.ComponentResource):
             encryption_config_key_arn=key.arn,
             enabled_cluster_log_types=list(cfg.log_types),
             deletion_protection=cfg.protect,
+            # What happens at the end of standard support: EXTENDED stays (surcharge per
+            # cluster-hour), STANDARD is upgraded by EKS. Explicit, since EKS defaults to
+            # EXTENDED.
+            upgrade_policy={"support_type": cfg.support_type},
             vpc_cni_options=vpc_cni,
             kube_proxy_addon_options={"version": cfg.addon_versions.kube_proxy},
             # CoreDNS needs nodes to go ACTIVE: created below, after the system node group.
@@ -148,7 +177,9 @@ class Cluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, protect=cfg.protect),
         )
         eks_cluster = self._eks.eks_cluster
-        self.name: pulumi.Output[str] = pulumi.Output.from_input(cluster_name)
+        # The cluster's own output, not the plain `cluster_name`: whatever takes it (access
+        # entries, add-ons, Pod Identity associations) then waits until the cluster exists.
+        self.name = eks_cluster.name
         self.endpoint = eks_cluster.endpoint
         self.security_group_id = eks_cluster.vpc_config.cluster_security_group_id
         self.kubeconfig = pulumi.Output.secret(self._eks.kubeconfig_json)
@@ -163,6 +194,7 @@ class Cluster(pulumi.ComponentResource):
             opts=child,
         )
 
+        self._api_access_rules(name, cfg)
         self.node_group = self._system_node_group(name, cfg, cluster_name, network, tags)
 
         # A stable identifier: a refreshed kubeconfig (new token, new CA) updates the provider
@@ -184,7 +216,7 @@ class Cluster(pulumi.ComponentResource):
             # Pinned version; OVERWRITE so that settings made by hand converge to this program.
             return aws.eks.Addon(
                 f"{name}-{key}",
-                cluster_name=cluster_name,
+                cluster_name=self.name,
                 addon_name=addon_name,
                 addon_version=version,
                 resolve_conflicts_on_create="OVERWRITE",
@@ -195,6 +227,8 @@ class Cluster(pulumi.ComponentResource):
             )
 
         pia = addon("pod-identity-agent", "eks-pod-identity-agent", versions.eks_pod_identity_agent)
+        # Pods that use Pod Identity (Karpenter: its EC2 dry run at start) wait for the agent.
+        self.pod_identity_agent = pia
         addon(
             "coredns", "coredns", versions.coredns,
             configuration_values=json.dumps(system_addon_placement()),
@@ -230,6 +264,22 @@ class Cluster(pulumi.ComponentResource):
             self._eni_configs(name, network)
 
         register_declared_outputs(self)
+
+    def _api_access_rules(self, name: str, cfg: ClusterConfig) -> None:
+        """tcp/443 on the EKS-managed cluster security group from the deployer's networks: with
+        a private endpoint, that group otherwise admits only itself, and `pulumi up` from a
+        runner, VPN or peered network times out on the first Kubernetes object."""
+        rules = api_access_rules(cfg)
+        for key, rule in rules.items():
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-api-{key}",
+                security_group_id=self.security_group_id,
+                ip_protocol="tcp",
+                from_port=443,
+                to_port=443,
+                **rule,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
 
     def _system_node_group(
         self,

@@ -79,19 +79,27 @@ class NetworkConfig(StrictModel):
 
 # --------------------------------------------------------------------------------------- cluster
 class AddonVersions(StrictModel):
-    """EKS managed add-on versions, pinned so a preview never shows drift."""
+    """EKS managed add-on versions for Kubernetes 1.36, pinned so a preview never shows drift.
 
-    vpc_cni: str = Field("v1.20.4-eksbuild.2", description="Amazon VPC CNI add-on version.")
-    coredns: str = Field("v1.12.4-eksbuild.1", description="CoreDNS add-on version.")
+    Where each was read (offline, 2026-11): kube-proxy and CoreDNS from the EKS User Guide's
+    version tables (managing-kube-proxy, managing-coredns: the rows for 1.36). vpc-cni,
+    eks-pod-identity-agent and aws-ebs-csi-driver follow the newest upstream releases (tags
+    v1.23.0 of aws/amazon-vpc-cni-k8s, v1.64.0 of kubernetes-sigs/aws-ebs-csi-driver) with the
+    eksbuild numbers published for 1.36 clusters; confirm each before a first deploy with
+    `aws eks describe-addon-versions --kubernetes-version 1.36 --addon-name <name>`.
+    """
+
+    vpc_cni: str = Field("v1.23.0-eksbuild.1", description="Amazon VPC CNI add-on version.")
+    coredns: str = Field("v1.14.3-eksbuild.3", description="CoreDNS add-on version.")
     kube_proxy: str = Field(
-        "v1.34.1-eksbuild.2",
+        "v1.36.0-eksbuild.14",
         description="kube-proxy add-on version; must match kubernetesVersion's minor.",
     )
     eks_pod_identity_agent: str = Field(
-        "v1.3.9-eksbuild.3", description="EKS Pod Identity Agent add-on version."
+        "v1.3.10-eksbuild.3", description="EKS Pod Identity Agent add-on version."
     )
     aws_ebs_csi_driver: str = Field(
-        "v1.51.1-eksbuild.1", description="Amazon EBS CSI driver add-on version."
+        "v1.64.0-eksbuild.1", description="Amazon EBS CSI driver add-on version."
     )
 
 
@@ -116,14 +124,38 @@ LogType = Literal["api", "audit", "authenticator", "controllerManager", "schedul
 
 
 class ClusterConfig(StrictModel):
+    # 1.36: in EKS standard support (released on EKS in June 2026, 14 months of standard
+    # support) and supported by Karpenter 1.14 (compatibility matrix, release-v1.14.1:
+    # website/content/en/v1.14/upgrading/compatibility.md: 1.36 needs >= 1.13).
     kubernetes_version: str = Field(
-        "1.34", pattern=r"^1\.[0-9]{2}$", description="EKS Kubernetes minor version."
+        "1.36", pattern=r"^1\.[0-9]{2}$",
+        description="Kubernetes minor version of the control plane and system nodes; bump "
+        "together with addonVersions.",
+    )
+    support_type: Literal["STANDARD", "EXTENDED"] = Field(
+        "EXTENDED",
+        description="What EKS does when kubernetesVersion leaves standard support: EXTENDED "
+        "keeps it (extended-support surcharge per cluster-hour), STANDARD upgrades the "
+        "control plane automatically (no surcharge).",
     )
     endpoint_access: Literal["private", "public"] = Field(
         "private", description="private: API reachable only from the VPC."
     )
     public_access_cidrs: list[IPv4Network] = Field(
         default_factory=list, description="Allow-list for a public endpoint (required then)."
+    )
+    api_access_cidrs: list[IPv4Network] = Field(
+        default_factory=list,
+        description="CIDRs (CI runner, VPN, peered network) given tcp/443 to the API on the "
+        "cluster security group; with a private endpoint, this or apiAccessSecurityGroupIds "
+        "is required, or `pulumi up` cannot reach the cluster.",
+    )
+    api_access_security_group_ids: list[
+        Annotated[str, Field(pattern=r"^sg-[0-9a-f]{8,17}$")]
+    ] = Field(
+        default_factory=list,
+        description="Security groups (e.g. of a runner inside the VPC) given tcp/443 to the "
+        "API on the cluster security group.",
     )
     admin_role_arns: list[RoleArn] = Field(
         default_factory=list, description="IAM roles given cluster admin (EKS access entries)."
@@ -154,6 +186,17 @@ class ClusterConfig(StrictModel):
                 f"kubernetesVersion {self.kubernetes_version} (want {want}x-eksbuild.N)"
             )
         return self
+
+    @field_validator("api_access_cidrs")
+    @classmethod
+    def _no_world_api_access(cls, v: list[IPv4Network]) -> list[IPv4Network]:
+        if any(c.prefixlen == 0 for c in v):
+            raise ValueError("must not contain 0.0.0.0/0")
+        return v
+
+    @property
+    def has_api_access_source(self) -> bool:
+        return bool(self.api_access_cidrs or self.api_access_security_group_ids)
 
     @model_validator(mode="after")
     def _public_needs_allow_list(self) -> ClusterConfig:
@@ -288,6 +331,19 @@ class StackConfig(StrictModel):
             raise ValueError("gpuAmiVersion must be pinned in prod (e.g. v20251108)")
         return v
 
+    @model_validator(mode="after")
+    def _private_endpoint_needs_a_way_in(self) -> StackConfig:
+        # The EKS-managed cluster security group admits only itself: without a rule nothing
+        # outside the cluster, the deployer included, reaches a private endpoint. (A model
+        # check, so that it also holds when the stack file leaves `cluster` out.)
+        if self.cluster.endpoint_access == "private" and not self.cluster.has_api_access_source:
+            raise ValueError(
+                f"cluster.endpointAccess is private but nothing may reach the API: set "
+                f"{PROJECT}:cluster.apiAccessCidrs (the CIDR of your CI runner, VPN or peered "
+                f"network) or {PROJECT}:cluster.apiAccessSecurityGroupIds"
+            )
+        return self
+
     @field_validator("gpu_node_pools")
     @classmethod
     def _unique_pool_names(cls, v: list[GpuNodePoolConfig]) -> list[GpuNodePoolConfig]:
@@ -303,7 +359,8 @@ class StackConfig(StrictModel):
 PROFILES: dict[str, dict[str, Any]] = {
     "dev": {
         "network": {"natGateways": "single", "flowLogs": False},
-        "cluster": {"protect": False, "systemNodeGroup": {"minSize": 1, "desiredSize": 2}},
+        "cluster": {"protect": False, "systemNodeGroup": {"minSize": 1, "desiredSize": 2},
+                    "supportType": "STANDARD"},
         "gpuNodePools": [
             {"name": "g6e", "family": "g6e", "sizes": ["xlarge", "2xlarge", "4xlarge"],
              "capacityTypes": ["spot", "on-demand"], "limits": {"gpus": 4}, "weight": 100,
@@ -315,7 +372,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     },
     "staging": {
         "network": {"natGateways": "single"},
-        "cluster": {"protect": False},
+        "cluster": {"protect": False, "supportType": "STANDARD"},
         "gpuNodePools": [
             {"name": "g6e", "family": "g6e", "capacityTypes": ["spot", "on-demand"],
              "limits": {"gpus": 8}, "weight": 100},
@@ -324,6 +381,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         ],
     },
     "prod": {
+        "cluster": {"supportType": "EXTENDED"},
         "gpuNodePools": [
             {"name": "g6e", "family": "g6e", "limits": {"gpus": 32}, "weight": 100},
             {"name": "g5", "family": "g5", "limits": {"gpus": 16}, "weight": 50},

@@ -7,6 +7,7 @@ PodMonitor; the chart's own ServiceMonitor is off because its CRD arrives with t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
@@ -70,6 +71,8 @@ class GpuEnablement(pulumi.ComponentResource):
         *,
         gpu_ami_family: GpuAmiFamily,
         provider: k8s.Provider,
+        # The GPU NodePools these DaemonSets run on (created first, removed last).
+        gpu_node_pools: Sequence[pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         # Was typed llm-platform:aws:GpuEnablement; the alias keeps existing stacks' resources.
@@ -81,7 +84,10 @@ class GpuEnablement(pulumi.ComponentResource):
         ns = k8s.core.v1.Namespace(
             f"{name}-ns", metadata={"name": NAMESPACE}, opts=k8s_child
         )
-        in_ns = pulumi.ResourceOptions.merge(k8s_child, pulumi.ResourceOptions(depends_on=[ns]))
+        # After the GPU NodePools their pods run on: on destroy, removed before the pools.
+        in_ns = pulumi.ResourceOptions.merge(
+            k8s_child, pulumi.ResourceOptions(depends_on=[ns, *gpu_node_pools])
+        )
         self.namespace = NAMESPACE
         self.releases = {}
         if needs_device_plugin(gpu_ami_family):

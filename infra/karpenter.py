@@ -42,12 +42,22 @@ DRAIN_TIMEOUT = "30m"
 
 
 # --------------------------------------------------------------------------- chart values
-def controller_values(cluster_name: str, queue_name: str) -> dict[str, Any]:
-    """Helm values of the controller chart: on the system nodes, image pinned by digest."""
+def controller_values(
+    cluster_name: str, queue_name: str, custom_networking: bool = False
+) -> dict[str, Any]:
+    """Helm values of the controller chart: on the system nodes, image pinned by digest.
+
+    With VPC CNI custom networking (`network.podCidr`), the node's primary ENI carries no pod
+    IPs; `reservedENIs: "1"` keeps Karpenter's max-pods and kube-reserved from counting it (the
+    chart's values.yaml documents the setting for exactly this setup).
+    """
     image = versions.KARPENTER_IMAGE
     sched = labels.system_scheduling()
+    settings = {"clusterName": cluster_name, "interruptionQueue": queue_name}
+    if custom_networking:
+        settings["reservedENIs"] = "1"
     return {
-        "settings": {"clusterName": cluster_name, "interruptionQueue": queue_name},
+        "settings": settings,
         "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
         "replicas": 2,
         "nodeSelector": {"kubernetes.io/os": "linux", **sched["nodeSelector"]},
@@ -269,6 +279,8 @@ class Karpenter(pulumi.ComponentResource):
     controller: k8s.helm.v3.Release
     node_classes: dict[str, k8s.apiextensions.CustomResource]
     node_pools: dict[str, k8s.apiextensions.CustomResource]
+    # The GPU pools only (not ray-head): what GPU DaemonSets wait for.
+    gpu_node_pools: list[k8s.apiextensions.CustomResource]
 
     def __init__(
         self,
@@ -343,7 +355,7 @@ class Karpenter(pulumi.ComponentResource):
             namespace=NAMESPACE,
             service_account=SERVICE_ACCOUNT,
             policy_json=pulumi.Output.all(
-                partition, region, account, queue.arn, node_role.arn, profile.arn
+                partition, region, account, queue.arn, node_role.arn
             ).apply(
                 lambda a: json.dumps(
                     controller_policy(
@@ -353,7 +365,6 @@ class Karpenter(pulumi.ComponentResource):
                         cluster_name=cluster_name,
                         queue_arn=a[3],
                         node_role_arn=a[4],
-                        instance_profile_arn=a[5],
                     )
                 )
             ),
@@ -382,13 +393,17 @@ class Karpenter(pulumi.ComponentResource):
             version=chart.version,
             namespace=NAMESPACE,
             skip_crds=True,
-            values=queue.name.apply(lambda q: controller_values(cluster_name, q)),
+            values=queue.name.apply(
+                lambda q: controller_values(cluster_name, q, cluster.custom_networking)
+            ),
             opts=pulumi.ResourceOptions.merge(
                 k8s_child,
                 pulumi.ResourceOptions(
                     depends_on=[
                         crds, cluster.node_group, controller_iam.association,
                         *controller_iam.policies, queue_pol,
+                        # Karpenter's EC2 dry run at start needs Pod Identity credentials.
+                        cluster.pod_identity_agent,
                     ]
                 ),
             ),
@@ -433,6 +448,7 @@ class Karpenter(pulumi.ComponentResource):
                 ),
             )
 
+        self.gpu_node_pools = [self.node_pools[p.name] for p in pools]
         self.queue_name = queue.name
         self.node_role_arn = node_role.arn
         register_declared_outputs(self)

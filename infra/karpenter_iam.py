@@ -16,6 +16,27 @@ from infra.network import DISCOVERY_TAG
 # a different condition per resource type (public AMIs: none; subnets: our discovery tag;
 # instances: our request tags), so these launch statements are split on purpose and only
 # together grant a launch.
+# Actions Karpenter 1.14.1's own policy grants (website/.../getting-started-with-karpenter/
+# cloudformation.yaml at tag v1.14.1) that this policy leaves out, and why. A test compares the
+# two policies action by action: a new upstream action, or one dropped here without a reason
+# below, is a red test (a missing read once made `pulumi destroy` hang).
+UPSTREAM_OMISSIONS: dict[str, str] = {
+    "ec2:DescribeCapacityReservations": "no capacityReservationSelectorTerms in our "
+    "EC2NodeClasses; Karpenter queries reservations only for those",
+    "ec2:DescribePlacementGroups": "no placementGroupSelector in our EC2NodeClasses; "
+    "Karpenter queries placement groups only for those",
+    "arc-zonal-shift:GetManagedResource": "called only with settings.enableZonalShift "
+    "(pkg/operator/operator.go, v1.14.1), which we leave off (chart default)",
+    "iam:CreateInstanceProfile": "we hand Karpenter a ready-made instance profile "
+    "(spec.instanceProfile), so it needs no IAM write",
+    "iam:TagInstanceProfile": "as iam:CreateInstanceProfile: no Karpenter-managed profiles",
+    "iam:AddRoleToInstanceProfile": "as iam:CreateInstanceProfile: no Karpenter-managed "
+    "profiles",
+    "iam:RemoveRoleFromInstanceProfile": "as iam:CreateInstanceProfile: no Karpenter-managed "
+    "profiles",
+    "iam:DeleteInstanceProfile": "as iam:CreateInstanceProfile: no Karpenter-managed profiles",
+}
+
 PARLIAMENT_EXCEPTIONS: dict[str, set[str]] = {
     "LaunchFromPublicImages": {"RESOURCE_MISMATCH"},
     "LaunchIntoDiscoveredNetwork": {"RESOURCE_MISMATCH"},
@@ -32,14 +53,14 @@ def controller_policy(
     cluster_name: str,
     queue_arn: str,
     node_role_arn: str,
-    instance_profile_arn: str,
 ) -> dict[str, Any]:
     """Least privilege for the Karpenter controller of one cluster.
 
-    Differences from the upstream getting-started policy, each narrowing it: subnets and
-    security groups only with this cluster's discovery tag; no capacity reservations or
-    placement groups (unused); no instance-profile writes (we hand Karpenter a ready-made
-    instance profile); interruption queue and node role are this cluster's only.
+    Compared with the upstream policy (Karpenter 1.14.1's CloudFormation), actions it leaves
+    out are in `UPSTREAM_OMISSIONS` with the reason; within the shared actions it narrows
+    resources: subnets and security groups only with this cluster's discovery tag, the
+    interruption queue and node role of this cluster only. A test compares both action by
+    action.
     """
     ec2 = f"arn:{partition}:ec2:{region}"
     owned = f"kubernetes.io/cluster/{cluster_name}"
@@ -170,10 +191,20 @@ def controller_policy(
                 "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
             },
             {
-                "Sid": "ReadNodeInstanceProfile",
+                # The EC2NodeClass finalizer (pkg/controllers/nodeclass/controller.go at
+                # v1.14.1) lists and reads instance profiles, ours and others, before it lets
+                # go; without these reads it keeps the finalizer and `pulumi destroy` hangs.
+                # Read-only, scoped as Karpenter's own 1.14.1 CloudFormation scopes them.
+                "Sid": "ListInstanceProfiles",
+                "Effect": "Allow",
+                "Action": "iam:ListInstanceProfiles",
+                "Resource": "*",
+            },
+            {
+                "Sid": "ReadInstanceProfiles",
                 "Effect": "Allow",
                 "Action": "iam:GetInstanceProfile",
-                "Resource": instance_profile_arn,
+                "Resource": f"arn:{partition}:iam::{account}:instance-profile/*",
             },
             {
                 "Sid": "DiscoverApiServer",

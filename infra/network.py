@@ -46,10 +46,21 @@ def subnet_plan(
 
 
 def flow_log_policy(log_group_arn: str) -> dict[str, Any]:
-    """Write access to the one flow-log group, nothing else."""
+    """Write access to the one flow-log group; the actions are those the VPC User Guide lists
+    for the flow-log role ("IAM role for publishing flow logs to CloudWatch Logs"), minus
+    logs:CreateLogGroup (the program creates the group)."""
     return {
         "Version": "2012-10-17",
         "Statement": [
+            {
+                "Sid": "FindFlowLogGroup",
+                "Effect": "Allow",
+                # The service looks its group up (DescribeLogGroups) before it writes; that
+                # action takes no resource narrower than "*" (IAM service authorization
+                # reference; parliament enforces it).
+                "Action": "logs:DescribeLogGroups",
+                "Resource": "*",
+            },
             {
                 "Sid": "WriteFlowLogs",
                 "Effect": "Allow",

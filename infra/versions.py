@@ -38,8 +38,11 @@ KARPENTER_CHART = Chart("oci://public.ecr.aws/karpenter/karpenter", KARPENTER_VE
 KARPENTER_IMAGE = Image(
     "public.ecr.aws/karpenter/controller",
     KARPENTER_VERSION,
-    # The digest the 1.14.1 chart itself pins (charts/karpenter/values.yaml at tag v1.14.1).
-    "sha256:723130949e4cab989461ff07d1be4cd781d63515432494641b33c235f300ae23",
+    # The digest the 1.14.1 chart itself pins: aws/karpenter-provider-aws, branch
+    # release-v1.14.1 (commit c88abbbad455), charts/karpenter/values.yaml, controller.image.digest
+    # (the tag v1.14.1 still carries the 1.13.0 values; the release bot sets them after the tag).
+    # A test checks it against ../shared/upstream/karpenter-1.14.1_values.yaml.
+    "sha256:445baefaaa689029cc12ac1f659b916b0b82fb14308ce536f8521fcf079116fa",
 )
 
 # NVIDIA device plugin: needed on the EKS AL2023 NVIDIA AMI; Bottlerocket NVIDIA ships its own.

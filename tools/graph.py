@@ -71,8 +71,8 @@ class Graph:
                 if edge.target in seen:
                     continue
                 seen.add(edge.target)
-                paths[edge.target] = path + [edge]
-                queue.append((edge.target, path + [edge]))
+                paths[edge.target] = [*path, edge]
+                queue.append((edge.target, paths[edge.target]))
         return paths
 
     def to_json(self) -> dict[str, Any]:

@@ -55,6 +55,15 @@ def test_ami_version_of_the_wrong_family() -> None:
     assert "llm-platform:karpenter" in text and "not a Bottlerocket release" in text
 
 
+def test_private_endpoint_without_api_access_names_the_key() -> None:
+    text = problems(cluster={"endpointAccess": "private"})
+    assert "set llm-platform:cluster.apiAccessCidrs" in text
+    assert "apiAccessCidrs" not in problems(
+        cluster={"endpointAccess": "private", "apiAccessSecurityGroupIds": ["sg-0123abcd"]},
+        network={"azCount": 1},
+    )
+
+
 def test_kube_proxy_pin_must_follow_kubernetes_version() -> None:
     text = problems(cluster={"kubernetesVersion": "1.35"})
     assert "llm-platform:cluster" in text and "kubeProxy" in text

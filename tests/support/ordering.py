@@ -17,6 +17,7 @@ RayService, load balancers, ...):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,7 @@ EKS_CLUSTER_TYPES = frozenset({"eks:index:Cluster", "aws:eks/cluster:Cluster"})
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+EKS_ADDON = "aws:eks/addon:Addon"
 # Labels every node of ours carries without anyone setting them (kubelet's well-known labels).
 WELL_KNOWN = {"kubernetes.io/os": "linux"}
 # Helm releases whose values set no nodeSelector, by release name, with the reason that is fine.
@@ -172,9 +174,13 @@ class Placement:
 
 
 def placements(r: Resource) -> Iterator[Placement]:
-    """Every pod placement an object or Helm release declares."""
+    """Every pod placement an object, Helm release or EKS add-on declares."""
     if r.type == HELM_RELEASE:
         yield from _walk(r.inputs.get("values") or {}, "values", holder="nodeSelector")
+    elif r.type == EKS_ADDON:
+        text = r.inputs.get("configurationValues")
+        if isinstance(text, str) and text.startswith("{"):
+            yield from _walk(json.loads(text), "configurationValues", holder="nodeSelector")
     elif r.type.startswith("kubernetes:"):
         yield from _walk(r.inputs, "", holder="containers")
 
@@ -196,7 +202,7 @@ def node_order_problems(rendered: Rendered) -> list[str]:
     sources = node_sources(graph)
     problems = []
     for urn, r in graph.nodes.items():
-        if not (r.type == HELM_RELEASE or r.type.startswith("kubernetes:")):
+        if not (r.type in (HELM_RELEASE, EKS_ADDON) or r.type.startswith("kubernetes:")):
             continue
         found = list(placements(r))
         if r.type == HELM_RELEASE and not found:

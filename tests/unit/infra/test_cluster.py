@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from infra.cluster import access_entries, endpoint_settings, gp3_storage_class
+import pytest
+
+from infra.cluster import access_entries, api_access_rules, endpoint_settings, gp3_storage_class
 from infra.config import ClusterConfig
 from tests.support.specs import ACCOUNT
 
@@ -36,6 +38,22 @@ def test_endpoint_private_unless_public_with_allow_list() -> None:
         {"endpointAccess": "public", "publicAccessCidrs": ["203.0.113.0/24"]}
     ))
     assert public["endpoint_public_access"] and public["public_access_cidrs"] == ["203.0.113.0/24"]
+
+
+def test_api_access_rules_one_per_source() -> None:
+    with pytest.raises(ValueError, match=r"0\.0\.0\.0/0"):
+        ClusterConfig.model_validate({"apiAccessCidrs": ["0.0.0.0/0"]})
+    rules = api_access_rules(ClusterConfig.model_validate(
+        {"apiAccessCidrs": ["10.99.0.0/16"], "apiAccessSecurityGroupIds": ["sg-0123456789abcdef0"]}
+    ))
+    assert rules == {
+        "cidr-0": {"cidr_ipv4": "10.99.0.0/16",
+                   "description": "Kubernetes API from 10.99.0.0/16 (apiAccessCidrs)"},
+        "sg-0": {"referenced_security_group_id": "sg-0123456789abcdef0",
+                 "description": "Kubernetes API from sg-0123456789abcdef0 "
+                                "(apiAccessSecurityGroupIds)"},
+    }
+    assert api_access_rules(ClusterConfig()) == {}
 
 
 def test_default_storage_class_is_encrypted_gp3_on_ebs_csi() -> None:

@@ -31,7 +31,6 @@ def _controller_policy() -> dict[str, Any]:
     return controller_policy(
         partition="aws", region="us-west-2", account=ACCOUNT, cluster_name=CLUSTER,
         queue_arn=QUEUE_ARN, node_role_arn=f"arn:aws:iam::{ACCOUNT}:role/karpenter-node-1",
-        instance_profile_arn=f"arn:aws:iam::{ACCOUNT}:instance-profile/karpenter-node-1",
     )
 
 
