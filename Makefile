@@ -17,7 +17,7 @@ CRDS_DIR      ?= $(abspath ../shared/crds)
 .PHONY: help venv local test lint render render-all bench config-docs crds clean
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV)
@@ -74,3 +74,15 @@ dashboards-check: venv promtool ## per panel: data or not, against a real Promet
 promtool: ## install Prometheus + promtool (Debian package `prometheus`) if missing; needs root
 	@command -v promtool >/dev/null && command -v prometheus >/dev/null \
 	  || (apt-get update && apt-get install -y --no-install-recommends prometheus)
+
+# --- tests by cost: unit and render are fast and start nothing; e2e starts Ray + vLLM
+.PHONY: test-unit test-render test-e2e
+
+test-unit: venv promtool ## unit tests only: pure functions, no engine, no Ray (seconds)
+	LLM_PLATFORM_CRDS_DIR=$(CRDS_DIR) $(PY) -m pytest tests/unit -q
+
+test-render: venv ## the program under the Pulumi mocks, every stack (no cloud, no Ray)
+	LLM_PLATFORM_CRDS_DIR=$(CRDS_DIR) $(PY) -m pytest tests/render -q
+
+test-e2e: venv ## end-to-end: real Ray + vLLM on the CPU (minutes; the heavy lock on a shared box)
+	$(PY) -m pytest tests/e2e -q

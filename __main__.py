@@ -5,7 +5,7 @@ Kubernetes (`llm-platform:k8s:*`): GpuEnablement, KubeRay, observability -> RayS
 (the README's diagram; KubeRay, observability and the RayService are being added).
 
 Each component takes keyword arguments only: the part of the config it needs, the components it
-builds on, and `ctx` (stack name, cluster name, tags).
+builds on, and `ctx` (stack name, cluster name, tags). Where new code goes: docs/architecture.md.
 """
 
 import pulumi
