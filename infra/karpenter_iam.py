@@ -37,6 +37,19 @@ UPSTREAM_OMISSIONS: dict[str, str] = {
     "iam:DeleteInstanceProfile": "as iam:CreateInstanceProfile: no Karpenter-managed profiles",
 }
 
+# The same for the node role's AWS-managed policies (`KarpenterNodeRole` there; ours is
+# infra/iam.py's `node_role`, shared with the system node group).
+NODE_ROLE_UPSTREAM_OMISSIONS: dict[str, str] = {
+    "AmazonSSMManagedInstanceCore": "no SSM agent access to nodes: nobody gets a shell on a "
+    "GPU node through SSM; debug with `kubectl debug node/...` under cluster RBAC",
+}
+
+# And for the EventBridge rules feeding the interruption queue (by `detail-type`).
+RULE_UPSTREAM_OMISSIONS: dict[str, str] = {
+    "EC2 Capacity Reservation Instance Interruption Warning": "no capacity reservations in "
+    "our EC2NodeClasses, so no reserved instance can be interrupted",
+}
+
 PARLIAMENT_EXCEPTIONS: dict[str, set[str]] = {
     "LaunchFromPublicImages": {"RESOURCE_MISMATCH"},
     "LaunchIntoDiscoveredNetwork": {"RESOURCE_MISMATCH"},
@@ -156,7 +169,6 @@ def controller_policy(
                 "Sid": "RegionalReads",
                 "Effect": "Allow",
                 "Action": [
-                    "ec2:DescribeAvailabilityZones",
                     "ec2:DescribeImages",
                     "ec2:DescribeInstances",
                     "ec2:DescribeInstanceStatus",

@@ -85,10 +85,10 @@ class PlatformMocks(pulumi.runtime.Mocks):
         state = _eks_cluster_state(args.name, args.inputs.get("name"))
         self.monitor.resources[urn] = MockMonitor.ResourceRegistration(urn, cid, state)
         # The dependency graph needs this node: resources that use `eks_cluster.name` depend
-        # on it, and it belongs to (is created inside) the component.
-        parent = f"urn:pulumi:{stack}::{project}::eks:index:Cluster::{args.name}"
+        # on it. Its parent (the component's URN) is set once the component's registration
+        # returns, in RecordingMonitor.RegisterResource.
         self.monitor.children.append(
-            Resource(type=child_type, name=f"{args.name}-eksCluster", urn=urn, parent=parent,
+            Resource(type=child_type, name=f"{args.name}-eksCluster", urn=urn, parent="",
                      custom=True, inputs=plain(state))
         )
         ref = {rpc._special_sig_key: rpc._special_resource_sig, "urn": urn, "id": cid}
@@ -147,6 +147,9 @@ class RecordingMonitor(MockMonitor):
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         response = super().RegisterResource(request)
+        for child in self.children:
+            if not child.parent and child.name == f"{request.name}-eksCluster":
+                child.parent = response.urn
         if request.type != "pulumi:pulumi:Stack":
             inputs = rpc.deserialize_properties(request.object)
             self.recorded.append(

@@ -15,7 +15,7 @@ from infra.catalog import CATALOG
 from infra.karpenter import NODECLASS_API, NODEPOOL_API
 from tests.support.crds import validate_custom_resource
 from tools.mocks import Resource
-from tools.render import STACKS, Rendered
+from tools.render import STACKS, Rendered, render_stack
 
 Render = Callable[[str], Rendered]
 EKS = "eks:index:Cluster"
@@ -84,7 +84,7 @@ def test_flow_logs_in_prod_only(rendered: Render) -> None:
 def test_prod_pins_the_gpu_ami(rendered: Render) -> None:
     classes = {o["metadata"]["name"]: o for o in rendered("prod").custom_resources()
                if o["kind"] == "EC2NodeClass"}
-    assert classes["gpu"]["spec"]["amiSelectorTerms"] == [{"alias": "al2023@v20251108"}]
+    assert classes["gpu"]["spec"]["amiSelectorTerms"] == [{"alias": "al2023@v20260714"}]
 
 
 # ----------------------------------------------------------------------------- every stack
@@ -231,3 +231,25 @@ def test_every_policy_document_is_one_the_parliament_tests_cover(
             assert st["Effect"] == "Allow"
             assert set(st["Principal"]) == {"Service"}
             assert st["Principal"]["Service"].endswith(".amazonaws.com")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_ebs_csi_role_has_only_the_aws_managed_policy(stack: str, rendered: Render) -> None:
+    # Upstream publishes no policy file for the EBS CSI driver: AWS maintains the managed
+    # AmazonEBSCSIDriverPolicy, and the role gets exactly that, no inline policy.
+    r = rendered(stack)
+    attachments = r.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    attached = [a.inputs["policyArn"] for a in attachments if a.inputs["role"] == "cluster-ebs-csi"]
+    assert attached == ["arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"]
+    inline = [p.name for p in r.of_type("aws:iam/rolePolicy:RolePolicy") if "ebs" in p.name]
+    assert inline == []
+
+
+def test_pod_cidr_turns_on_reserved_enis() -> None:
+    r = render_stack("dev", overrides={"network": {"natGateways": "single", "flowLogs": False,
+                                                   "podCidr": "100.64.0.0/16"}})
+    (controller,) = [x for x in r.of_type(RELEASE) if x.inputs["name"] == "karpenter"]
+    assert controller.inputs["values"]["settings"]["reservedENIs"] == "1"
+    eks = one(r, EKS).inputs
+    assert eks["vpcCniOptions"]["cniCustomNetworkCfg"] is True
+    assert eks["vpcCniOptions"]["enableNetworkPolicy"] is True

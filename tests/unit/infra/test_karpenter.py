@@ -135,3 +135,9 @@ def test_controller_values_wire_queue_and_system_nodes() -> None:
     assert labels.SYSTEM_TOLERATION in v["tolerations"]
     img = v["controller"]["image"]
     assert img["tag"] == versions.KARPENTER_VERSION and img["digest"].startswith("sha256:")
+
+
+def test_custom_networking_reserves_the_primary_eni() -> None:
+    # With network.podCidr, pods never use the node's primary ENI (VPC CNI custom networking).
+    assert controller_values(CLUSTER, "q1", custom_networking=True)["settings"][
+        "reservedENIs"] == "1"
