@@ -106,6 +106,8 @@ class Cluster(pulumi.ComponentResource):
     custom_networking: bool
     # The Kubernetes provider: every Kubernetes object of every component goes through it.
     provider: k8s.Provider
+    # The default gp3 StorageClass: anything that claims a volume waits for it.
+    storage_class: k8s.storage.v1.StorageClass
 
     def __init__(
         self,
@@ -250,7 +252,7 @@ class Cluster(pulumi.ComponentResource):
             configuration_values=json.dumps({"controller": system_addon_placement()}),
         )
         sc = gp3_storage_class()
-        k8s.storage.v1.StorageClass(
+        self.storage_class = k8s.storage.v1.StorageClass(
             f"{name}-gp3",
             metadata=sc["metadata"],
             provisioner=sc["provisioner"],

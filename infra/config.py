@@ -298,6 +298,28 @@ class GpuNodePoolConfig(StrictModel):
         return self
 
 
+# ------------------------------------------------------------------------------------ monitoring
+class MonitoringConfig(StrictModel):
+    """kube-prometheus-stack sizing. Alert receivers come from the secret top-level keys
+    `alertmanagerSlackWebhookUrl` / `alertmanagerWebhookUrl`: a stack without them pages no one."""
+
+    prometheus_retention: str = Field(
+        "15d", pattern=r"^[0-9]+(h|d|w|y)$",
+        description="How long Prometheus keeps samples (Prometheus duration: h, d, w or y).",
+    )
+    prometheus_volume_gib: int = Field(
+        50, ge=10, le=16384,
+        description="GiB of each Prometheus replica's gp3 volume; Prometheus deletes the oldest "
+        "blocks at 85% of it, whatever the retention.",
+    )
+    prometheus_memory_gib: int = Field(
+        4, ge=1, le=256, description="GiB of memory each Prometheus replica requests (= limit)."
+    )
+    replicas: int = Field(
+        1, ge=1, le=3, description="Replicas of Prometheus and of Alertmanager (2+ for HA)."
+    )
+
+
 # ------------------------------------------------------------------------------------ top level
 class StackConfig(StrictModel):
     environment: Environment = Field(
@@ -321,6 +343,10 @@ class StackConfig(StrictModel):
     grafana_admin_password: SecretStr | None = secret(description="Grafana admin password.")
     alertmanager_slack_webhook_url: SecretStr | None = secret(
         description="Slack incoming webhook for alerts."
+    )
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    alertmanager_webhook_url: SecretStr | None = secret(
+        description="Webhook (e.g. a paging service's Alertmanager endpoint) for critical alerts."
     )
 
     # Cross-field checks are field validators so each error carries the key's own path.
@@ -361,6 +387,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "network": {"natGateways": "single", "flowLogs": False},
         "cluster": {"protect": False, "systemNodeGroup": {"minSize": 1, "desiredSize": 2},
                     "supportType": "STANDARD"},
+        "monitoring": {"prometheusRetention": "3d", "prometheusVolumeGib": 20,
+                       "prometheusMemoryGib": 2},
         "gpuNodePools": [
             {"name": "g6e", "family": "g6e", "sizes": ["xlarge", "2xlarge", "4xlarge"],
              "capacityTypes": ["spot", "on-demand"], "limits": {"gpus": 4}, "weight": 100,
@@ -382,6 +410,8 @@ PROFILES: dict[str, dict[str, Any]] = {
     },
     "prod": {
         "cluster": {"supportType": "EXTENDED"},
+        "monitoring": {"prometheusRetention": "30d", "prometheusVolumeGib": 200,
+                       "prometheusMemoryGib": 8, "replicas": 2},
         "gpuNodePools": [
             {"name": "g6e", "family": "g6e", "limits": {"gpus": 32}, "weight": 100},
             {"name": "g5", "family": "g5", "limits": {"gpus": 16}, "weight": 50},

@@ -2,7 +2,8 @@
 
 Both run only on GPU nodes (the pools' node-class label) and tolerate the GPU taint. The
 exporter's pods carry `SCRAPE_LABEL` so the observability stack can select them with a
-PodMonitor; the chart's own ServiceMonitor is off because its CRD arrives with that stack.
+PodMonitor; the chart's own ServiceMonitor is off because its CRD arrives with that stack (and it
+would drop the GPU user's pod labels: honorLabels false).
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ DCGM_SCRAPE_VALUE = "dcgm-exporter"
 DCGM_PORT_NAME = "metrics"
 DCGM_PORT = 9400
 OLD_TYPE = "llm-platform:aws:GpuEnablement"
+# Labels of the pod USING a GPU that the exporter copies onto that GPU's series, so GPU series
+# group by Ray cluster without a join. Matched on the label key, then sanitised (ray.io/cluster
+# -> ray_io_cluster); the chart joins the list with "," into an env var, so no commas here
+# (NVIDIA/dcgm-exporter tag 4.5.3-4.8.2: deployment/templates/daemonset.yaml,
+# internal/pkg/transformation/kubernetes.go).
+DCGM_POD_LABEL_ALLOWLIST = (r"^ray\.io/(cluster|node-type|group)$",)
 
 
 def _gpu_only() -> dict[str, Any]:
@@ -54,8 +61,16 @@ def dcgm_exporter_values() -> dict[str, Any]:
         "image": {"repository": image.repository, "tag": image.tag},
         **_gpu_only(),
         "podLabels": {labels.SCRAPE_LABEL: DCGM_SCRAPE_VALUE},
+        # Scraped by infra/monitoring.py's PodMonitor (with honorLabels), created after the
+        # monitoring CRDs; the chart's ServiceMonitor would need them before this release.
         "serviceMonitor": {"enabled": False},
         "service": {"enable": True, "port": DCGM_PORT},
+        # dcgm-exporter chart 4.8.2 values.yaml `kubernetes`: the chart also creates the
+        # ClusterRole to read pods (`kubernetes.rbac.create`, default true).
+        "kubernetes": {
+            "enablePodLabels": True,
+            "podLabelAllowlistRegex": list(DCGM_POD_LABEL_ALLOWLIST),
+        },
     }
 
 

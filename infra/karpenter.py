@@ -69,6 +69,10 @@ def controller_values(
                 "limits": {"memory": "1Gi"},
             },
         },
+        # The chart's ServiceMonitor (needs the monitoring CRDs first: see `monitoring_crds`).
+        # honorLabels keeps the pods' own `namespace` on karpenter_pods_* series instead of
+        # renaming it exported_namespace (charts/karpenter/templates/servicemonitor.yaml).
+        "serviceMonitor": {"enabled": True, "endpointConfig": {"honorLabels": True}},
     }
 
 
@@ -290,6 +294,7 @@ class Karpenter(pulumi.ComponentResource):
         pools: list[GpuNodePoolConfig],
         cluster: Cluster,
         ctx: StackContext,
+        monitoring_crds: pulumi.Resource,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("llm-platform:aws:Karpenter", name, None, opts)
@@ -404,6 +409,8 @@ class Karpenter(pulumi.ComponentResource):
                         *controller_iam.policies, queue_pol,
                         # Karpenter's EC2 dry run at start needs Pod Identity credentials.
                         cluster.pod_identity_agent,
+                        # Its chart makes a ServiceMonitor: the CRD must exist first.
+                        monitoring_crds,
                     ]
                 ),
             ),

@@ -57,11 +57,19 @@ DCGM_EXPORTER_CHART = Chart(
 )
 DCGM_EXPORTER_IMAGE = Image("nvcr.io/nvidia/k8s/dcgm-exporter", "4.5.3-4.8.2-distroless")
 
+# kube-prometheus-stack: Prometheus Operator v0.93.1 (its CRDs), Prometheus, Alertmanager, Grafana
+# (chart 12.11.1), kube-state-metrics (chart 8.4.0), node-exporter. The chart pins every image tag
+# (prometheus-community/helm-charts tag kube-prometheus-stack-88.5.3, values.yaml).
+KUBE_PROMETHEUS_STACK_CHART = Chart(
+    "kube-prometheus-stack", "88.5.3", "https://prometheus-community.github.io/helm-charts"
+)
+
 ALL_CHARTS: tuple[Chart, ...] = (
     KARPENTER_CRD_CHART,
     KARPENTER_CHART,
     NVIDIA_DEVICE_PLUGIN_CHART,
     DCGM_EXPORTER_CHART,
+    KUBE_PROMETHEUS_STACK_CHART,
 )
 ALL_IMAGES: tuple[Image, ...] = (
     KARPENTER_IMAGE,
