@@ -10,11 +10,14 @@ builds on, and `ctx` (stack name, cluster name, tags). Where new code goes: docs
 
 import pulumi
 
+from dashboards import build as dashboard_builder
+from dashboards import rules as alert_rules
 from infra import config
 from infra.cluster import Cluster
 from infra.context import StackContext
 from infra.gpu import GpuEnablement
 from infra.karpenter import Karpenter
+from infra.monitoring import Monitoring
 from infra.network import Network
 
 cfg = config.load()
@@ -23,8 +26,17 @@ ctx = StackContext.current(cfg)
 # ------------------------------------------------------------------------ AWS foundation
 network = Network("network", cfg=cfg.network, ctx=ctx)
 cluster = Cluster("cluster", cfg=cfg.cluster, network=network, ctx=ctx)
+# Observability before Karpenter: it installs the ServiceMonitor CRD that Karpenter's chart uses.
+monitoring = Monitoring(
+    "monitoring", cfg=cfg.monitoring, cluster=cluster,
+    grafana_admin_password=cfg.grafana_admin_password,
+    slack_webhook_url=cfg.alertmanager_slack_webhook_url,
+    webhook_url=cfg.alertmanager_webhook_url,
+    dashboards=dashboard_builder.all_dashboards(), rule_groups=alert_rules.rule_groups(),
+)
 karpenter = Karpenter(
-    "karpenter", cfg=cfg.karpenter, pools=cfg.gpu_node_pools, cluster=cluster, ctx=ctx
+    "karpenter", cfg=cfg.karpenter, pools=cfg.gpu_node_pools, cluster=cluster, ctx=ctx,
+    monitoring_crds=monitoring.release,
 )
 
 # --------------------------------------------------------------- platform on the cluster

@@ -344,7 +344,10 @@ class StackConfig(StrictModel):
     alertmanager_slack_webhook_url: SecretStr | None = secret(
         description="Slack incoming webhook for alerts."
     )
-    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    monitoring: MonitoringConfig = Field(
+        default_factory=MonitoringConfig,
+        description="Prometheus, Alertmanager and Grafana on the system nodes: retention, sizes.",
+    )
     alertmanager_webhook_url: SecretStr | None = secret(
         description="Webhook (e.g. a paging service's Alertmanager endpoint) for critical alerts."
     )

@@ -23,9 +23,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from pydantic import SecretStr
+
 from infra import gpu, labels, versions
 from infra.cluster import Cluster, gp3_storage_class
-from infra.config import MonitoringConfig, StackConfig
+from infra.component import register_declared_outputs
+from infra.config import MonitoringConfig
 
 NAMESPACE = "monitoring"
 # A fixed Helm release name: object names stay stable and nothing keys off a random suffix.
@@ -49,7 +52,7 @@ SECRETS_MOUNT = f"/etc/alertmanager/secrets/{RECEIVERS_SECRET}"
 SLACK_KEY = "slack-webhook-url"
 WEBHOOK_KEY = "webhook-url"
 # Labels an alert's notifications are grouped by; the dashboards' rules use these names.
-GROUP_BY = ("alertname", "namespace", "ray_io_cluster", "model_name")
+GROUP_BY = ("alertname", "namespace", "ray_io_cluster", "application", "model_name")
 ALERTMANAGER_VOLUME_GIB = 2  # silences and notification log survive a restart
 
 # Node labels that kube-state-metrics copies onto `kube_node_labels` (as label_<sanitised>), so
@@ -78,13 +81,6 @@ class Receivers:
 
     slack: bool = False
     webhook: bool = False
-
-    @classmethod
-    def of(cls, cfg: StackConfig) -> Receivers:
-        return cls(
-            slack=cfg.alertmanager_slack_webhook_url is not None,
-            webhook=cfg.alertmanager_webhook_url is not None,
-        )
 
     @property
     def any(self) -> bool:
@@ -119,7 +115,8 @@ def retention_size(volume_gib: int) -> str:
 def alertmanager_config(receivers: Receivers) -> dict[str, Any]:
     """Routing: warnings and criticals to Slack, criticals also to the webhook (pager); info
     alerts and the Watchdog heartbeat to nobody. A critical alert silences the warnings of the
-    same alert, and of the same model (its latency/queue warnings are symptoms of it)."""
+    same alert, and those of the same model or Serve application in the same Ray cluster (a
+    model with no healthy replica makes its latency and queue warnings mere symptoms)."""
     default = "slack" if receivers.slack else "null"
     routes: list[dict[str, Any]] = [
         {"receiver": "null", "matchers": ['alertname = "Watchdog"']},
@@ -167,7 +164,10 @@ def alertmanager_config(receivers: Receivers) -> dict[str, Any]:
              "equal": ["alertname", "namespace", "ray_io_cluster", "model_name"]},
             {"source_matchers": ['severity = "critical"', 'model_name =~ ".+"'],
              "target_matchers": ['severity = "warning"'],
-             "equal": ["namespace", "model_name"]},
+             "equal": ["ray_io_cluster", "model_name"]},
+            {"source_matchers": ['severity = "critical"', 'application =~ ".+"'],
+             "target_matchers": ['severity = "warning"'],
+             "equal": ["ray_io_cluster", "application"]},
             {"source_matchers": ['severity = "warning"'],
              "target_matchers": ['severity = "info"'],
              "equal": ["alertname", "namespace"]},
@@ -333,10 +333,25 @@ def dcgm_pod_monitor() -> dict[str, Any]:
 
 
 def monitors() -> list[dict[str, Any]]:
-    """Every PodMonitor/ServiceMonitor this module creates (Prometheus job names:
-    `monitoring/ray`, `monitoring/dcgm-exporter`, the operator's `<namespace>/<name>`). Karpenter's and the KubeRay
-    operator's ServiceMonitors come from their own charts (see their modules)."""
+    """Every PodMonitor this module creates; their Prometheus jobs are `<namespace>/<name>`
+    (`monitoring/ray`, `monitoring/dcgm-exporter`). Karpenter's and the KubeRay operator's
+    ServiceMonitors come from their own charts (jobs named after their Services)."""
     return [ray_pod_monitor(), dcgm_pod_monitor()]
+
+
+def chart_makes_service_monitor(release_inputs: Mapping[str, Any]) -> bool:
+    """Whether a Helm release's values turn on its chart's own ServiceMonitor (Karpenter:
+    `serviceMonitor.enabled`; KubeRay operator: `metrics.serviceMonitor.enabled`)."""
+    values = release_inputs.get("values") or {}
+    if not isinstance(values, Mapping):
+        return False
+    for path in (("serviceMonitor",), ("metrics", "serviceMonitor")):
+        node: Any = values
+        for part in path:
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if isinstance(node, Mapping) and node.get("enabled") is True:
+            return True
+    return False
 
 
 def prometheus_rule(groups: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -381,23 +396,24 @@ def dashboard_config_maps(dashboards: Mapping[str, Mapping[str, Any]]) -> list[d
 
 # ------------------------------------------------------------------------------- component
 class Monitoring(pulumi.ComponentResource):
-    """kube-prometheus-stack with our monitors, rules and dashboards.
-
-    Outputs: `namespace`, `release` (the Helm release, which also installs the monitoring CRDs:
-    anything that creates a ServiceMonitor, PodMonitor or PrometheusRule depends on it),
-    `monitors` / `rules` / `dashboards` (name -> resource)."""
+    """kube-prometheus-stack with our monitors, alert rules and dashboards."""
 
     namespace: str
+    # The Helm release; it also installs the monitoring CRDs, so anything that creates a
+    # ServiceMonitor, PodMonitor or PrometheusRule (itself or through a chart) depends on it.
     release: k8s.helm.v3.Release
-    monitors: dict[str, k8s.apiextensions.CustomResource]
+    monitors: dict[str, k8s.apiextensions.CustomResource]  # by object name
     rules: dict[str, k8s.apiextensions.CustomResource]
-    dashboards: dict[str, k8s.core.v1.ConfigMap]
+    dashboards: dict[str, k8s.core.v1.ConfigMap]  # by ConfigMap name
 
     def __init__(
         self,
         name: str,
         *,
-        cfg: StackConfig,
+        cfg: MonitoringConfig,
+        grafana_admin_password: SecretStr | None,
+        slack_webhook_url: SecretStr | None,
+        webhook_url: SecretStr | None,
         cluster: Cluster,
         dashboards: Mapping[str, Mapping[str, Any]],
         rule_groups: Sequence[Mapping[str, Any]],
@@ -412,10 +428,17 @@ class Monitoring(pulumi.ComponentResource):
             ),
         )
         in_ns = pulumi.ResourceOptions.merge(k8s_child, pulumi.ResourceOptions(depends_on=[ns]))
-        receivers = Receivers.of(cfg)
-        secrets = [self._grafana_admin(name, cfg, in_ns)]
+        receivers = Receivers(slack=slack_webhook_url is not None,
+                              webhook=webhook_url is not None)
+        secrets = [self._grafana_admin(name, grafana_admin_password, in_ns)]
+        urls = {SLACK_KEY: slack_webhook_url, WEBHOOK_KEY: webhook_url}
         if receivers.any:
-            secrets.append(self._receivers_secret(name, cfg, in_ns))
+            secrets.append(_secret(
+                f"{name}-alertmanager-receivers", RECEIVERS_SECRET,
+                {k: pulumi.Output.secret(v.get_secret_value())
+                 for k, v in urls.items() if v is not None},
+                in_ns,
+            ))
 
         chart = versions.KUBE_PROMETHEUS_STACK_CHART
         self.namespace = NAMESPACE
@@ -426,7 +449,7 @@ class Monitoring(pulumi.ComponentResource):
             version=chart.version,
             repository_opts={"repo": chart.repo},
             namespace=NAMESPACE,
-            values=stack_values(cfg.monitoring, receivers),
+            values=stack_values(cfg, receivers),
             # First install waits for Prometheus' volume and the webhook job; 5 min is tight.
             timeout=900,
             opts=pulumi.ResourceOptions.merge(
@@ -452,54 +475,36 @@ class Monitoring(pulumi.ComponentResource):
             )
             for obj in dashboard_config_maps(dashboards)
         }
-        self.register_outputs({
-            "namespace": NAMESPACE,
-            "release": self.release.name,
-            "monitors": sorted(self.monitors),
-            "rules": sorted(self.rules),
-            "dashboards": sorted(self.dashboards),
-        })
+        register_declared_outputs(self)
 
     def _grafana_admin(
-        self, name: str, cfg: StackConfig, opts: pulumi.ResourceOptions
+        self, name: str, password: SecretStr | None, opts: pulumi.ResourceOptions
     ) -> k8s.core.v1.Secret:
         """The configured password, else one drawn once and kept in the Pulumi state."""
-        if cfg.grafana_admin_password is not None:
-            password: pulumi.Input[str] = pulumi.Output.secret(
-                cfg.grafana_admin_password.get_secret_value()
-            )
-        else:
-            password = random.RandomPassword(
+        value: pulumi.Input[str] = (
+            pulumi.Output.secret(password.get_secret_value()) if password is not None
+            else random.RandomPassword(
                 f"{name}-grafana-admin", length=32, special=False,
                 opts=pulumi.ResourceOptions(parent=self),
             ).result
-        return k8s.core.v1.Secret(
-            f"{name}-grafana-admin",
-            metadata={"name": GRAFANA_ADMIN_SECRET, "namespace": NAMESPACE},
-            type="Opaque",
-            string_data={GRAFANA_USER_KEY: GRAFANA_ADMIN_USER, GRAFANA_PASSWORD_KEY: password},
-            opts=opts,
+        )
+        return _secret(
+            f"{name}-grafana-admin", GRAFANA_ADMIN_SECRET,
+            {GRAFANA_USER_KEY: GRAFANA_ADMIN_USER, GRAFANA_PASSWORD_KEY: value}, opts,
         )
 
-    def _receivers_secret(
-        self, name: str, cfg: StackConfig, opts: pulumi.ResourceOptions
-    ) -> k8s.core.v1.Secret:
-        data: dict[str, pulumi.Input[str]] = {}
-        if cfg.alertmanager_slack_webhook_url is not None:
-            data[SLACK_KEY] = pulumi.Output.secret(
-                cfg.alertmanager_slack_webhook_url.get_secret_value()
-            )
-        if cfg.alertmanager_webhook_url is not None:
-            data[WEBHOOK_KEY] = pulumi.Output.secret(
-                cfg.alertmanager_webhook_url.get_secret_value()
-            )
-        return k8s.core.v1.Secret(
-            f"{name}-alertmanager-receivers",
-            metadata={"name": RECEIVERS_SECRET, "namespace": NAMESPACE},
-            type="Opaque",
-            string_data=data,
-            opts=opts,
-        )
+
+def _secret(
+    resource_name: str, secret_name: str, data: Mapping[str, pulumi.Input[str]],
+    opts: pulumi.ResourceOptions,
+) -> k8s.core.v1.Secret:
+    return k8s.core.v1.Secret(
+        resource_name,
+        metadata={"name": secret_name, "namespace": NAMESPACE},
+        type="Opaque",
+        string_data=dict(data),
+        opts=opts,
+    )
 
 
 def _custom(

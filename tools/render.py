@@ -224,8 +224,45 @@ def summarize(rendered: Rendered, serving_models: list[str] | None = None) -> di
         "resourcesByType": dict(sorted(by_type.items())),
         "nodePools": pools,
         "modelsServed": serving_models or [],
+        "monitoring": monitoring_summary(rendered),
         "note": "offline render: cloud-assigned values are placeholders like <name-id>",
     }
+
+
+def monitoring_summary(rendered: Rendered) -> dict[str, Any]:
+    """The monitoring release, its monitors, alert names and Grafana dashboards."""
+    from infra import monitoring, versions
+
+    releases = [
+        {k: r.inputs.get(k) for k in ("name", "chart", "version", "namespace")}
+        for r in rendered.helm_releases()
+        if r.inputs.get("chart") == versions.KUBE_PROMETHEUS_STACK_CHART.chart
+    ]
+    objs = rendered.kubernetes_objects()
+    monitors = sorted(
+        f"{o['kind']} {o['metadata'].get('namespace', '')}/{o['metadata']['name']}"
+        for o in objs if o["kind"] in ("PodMonitor", "ServiceMonitor")
+    )
+    # ServiceMonitors that other charts create (not expanded here): named by their release.
+    monitors += sorted(
+        f"ServiceMonitor of Helm release {r.inputs.get('name')}"
+        for r in rendered.helm_releases() if monitoring.chart_makes_service_monitor(r.inputs)
+    )
+    alerts = sorted(
+        rule["alert"]
+        for o in objs if o["kind"] == "PrometheusRule"
+        for group in o["spec"].get("groups", [])
+        for rule in group.get("rules", []) if "alert" in rule
+    )
+    dashboards = sorted(
+        f"{json.loads(text).get('title', key)} ({key})"
+        for o in objs
+        if o["kind"] == "ConfigMap"
+        and (o["metadata"].get("labels") or {}).get(monitoring.DASHBOARD_LABEL)
+        for key, text in (o.get("data") or {}).items()
+    )
+    return {"releases": releases, "monitors": monitors, "alerts": alerts,
+            "dashboards": dashboards}
 
 
 def summary_markdown(s: dict[str, Any]) -> str:
@@ -240,6 +277,16 @@ def summary_markdown(s: dict[str, Any]) -> str:
         for p in s["nodePools"]
     ]
     lines += ["", "## Models served", ""] + [f"- `{m}`" for m in s["modelsServed"]]
+    mon = s["monitoring"]
+    lines += ["", "## Monitoring", ""]
+    lines += [f"- Helm release `{r['name']}`: {r['chart']} {r['version']} in `{r['namespace']}`"
+              for r in mon["releases"]]
+    lines += ["", f"Monitors ({len(mon['monitors'])}):", ""]
+    lines += [f"- {m}" for m in mon["monitors"]]
+    lines += ["", f"Dashboards ({len(mon['dashboards'])}):", ""]
+    lines += [f"- {d}" for d in mon["dashboards"]]
+    lines += ["", f"Alerts ({len(mon['alerts'])}):", ""]
+    lines += [f"- `{a}`" for a in mon["alerts"]]
     return "\n".join(lines) + "\n"
 
 
