@@ -22,7 +22,6 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
-
 from pydantic import SecretStr
 
 from infra import gpu, labels, versions
