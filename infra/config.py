@@ -23,9 +23,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from infra.catalog import CATALOG
-from serve_app.config import ServingConfig, StrictModel
+from serve_app.config import Name, ServingConfig, StrictModel
 
 PROJECT = "llm-platform"
 
@@ -35,6 +36,15 @@ GpuAmiFamily = Literal["al2023-nvidia", "bottlerocket-nvidia"]
 Duration = Annotated[str, Field(pattern=r"^([0-9]+(s|m|h))+$|^Never$")]
 RoleArn = Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+$")]
 DnsLabel = Annotated[str, Field(pattern=r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")]
+
+
+def error_at(loc: tuple[str | int, ...], value: Any, message: str) -> ValidationError:
+    """For a cross-field check in a validator of field F: an error reported at F.<loc> (the key
+    that holds the bad value), not at F itself. Raise what it returns."""
+    detail = InitErrorDetails(
+        type=PydanticCustomError("value_error", message), loc=loc, input=value
+    )
+    return ValidationError.from_exception_data("StackConfig", [detail])
 
 
 def secret(default: Any = None, **kw: Any) -> Any:
@@ -319,6 +329,55 @@ class MonitoringConfig(StrictModel):
         1, ge=1, le=3, description="Replicas of Prometheus and of Alertmanager (2+ for HA)."
     )
 
+# -------------------------------------------------------------------------------------- exposure
+AcmCertificateArn = Annotated[
+    str, Field(pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$")
+]
+
+
+class AlbConfig(StrictModel):
+    """An Application Load Balancer in front of the Serve port, through the AWS Load Balancer
+    Controller (installed only when enabled). HTTPS only; API keys travel in headers."""
+
+    enabled: bool = Field(False, description="Create the ALB (and install its controller).")
+    scheme: Literal["internal", "internet-facing"] = Field(
+        "internal", description="internal: reachable from the VPC (and peered networks) only."
+    )
+    allowed_cidrs: list[IPv4Network] = Field(
+        default_factory=list, max_length=50,
+        description="Source CIDRs the ALB accepts (its security group). Empty: the whole VPC"
+        " for internal, anyone for internet-facing (refused when the API endpoint is private).",
+    )
+    certificate_arn: AcmCertificateArn | None = Field(
+        None, description="ACM certificate for the HTTPS listener (required when enabled)."
+    )
+    idle_timeout_s: int = Field(
+        600, ge=60, le=4000,
+        description="Seconds the ALB keeps a connection with no bytes flowing: must cover the"
+        " slowest non-streamed completion and the longest pause of a stream.",
+    )
+    ssl_policy: str = Field(
+        "ELBSecurityPolicy-TLS13-1-2-2021-06", pattern=r"^ELBSecurityPolicy-[A-Za-z0-9-]+$",
+        description="TLS policy of the HTTPS listener.",
+    )
+    deletion_protection: bool = Field(
+        False, description="ALB deletion protection (the controller cannot delete it then)."
+    )
+
+    @model_validator(mode="after")
+    def _https_needs_certificate(self) -> AlbConfig:
+        if self.enabled and self.certificate_arn is None:
+            raise error_at(
+                ("certificateArn",), None,
+                f"required when the ALB is enabled (scheme {self.scheme}): the listener is"
+                " HTTPS only, API keys must not cross a network in clear text",
+            )
+        return self
+
+
+class ExposureConfig(StrictModel):
+    alb: AlbConfig = Field(default_factory=AlbConfig, description="Optional ALB to Ray Serve.")
+
 
 # ------------------------------------------------------------------------------------ top level
 class StackConfig(StrictModel):
@@ -351,6 +410,17 @@ class StackConfig(StrictModel):
     alertmanager_webhook_url: SecretStr | None = secret(
         description="Webhook (e.g. a paging service's Alertmanager endpoint) for critical alerts."
     )
+    exposure: ExposureConfig = Field(
+        default_factory=ExposureConfig, description="How clients reach the Serve port."
+    )
+    api_keys: dict[Name, SecretStr] | None = (
+        secret(
+            description="API keys by key name (the names serving.auth.allowedModels uses), each"
+            " 16-256 characters; mounted into the Ray pods as the keys file. Set one key with"
+            " `pulumi config set --secret --path 'apiKeys.<name>' <key>`; rotating is `pulumi up`"
+            " (picked up without a restart, see docs/serving-edge.md).",
+        )
+    )
 
     # Cross-field checks are field validators so each error carries the key's own path.
     @field_validator("karpenter")
@@ -372,6 +442,45 @@ class StackConfig(StrictModel):
                 f"network) or {PROJECT}:cluster.apiAccessSecurityGroupIds"
             )
         return self
+
+    @field_validator("exposure")
+    @classmethod
+    def _public_alb_on_private_stack(
+        cls, v: ExposureConfig, info: ValidationInfo
+    ) -> ExposureConfig:
+        cluster = info.data.get("cluster")
+        alb = v.alb
+        if (alb.enabled and alb.scheme == "internet-facing" and not alb.allowed_cidrs
+                and cluster is not None and cluster.endpoint_access == "private"):
+            raise error_at(
+                ("alb", "allowedCidrs"), alb.allowed_cidrs,
+                "must list the client CIDRs: an internet-facing ALB on a stack whose API"
+                " endpoint is private (cluster.endpointAccess) would be open to the whole"
+                " internet",
+            )
+        return v
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_cover_allowed_models(
+        cls, v: dict[str, SecretStr] | None, info: ValidationInfo
+    ) -> dict[str, SecretStr] | None:
+        for name, key in (v or {}).items():
+            n = len(key.get_secret_value())
+            if not 16 <= n <= 256 or any(c.isspace() for c in key.get_secret_value()):
+                raise error_at((name,), "[secret]", f"must be 16-256 characters with no"
+                               f" whitespace (got {n} characters)")
+        serving = info.data.get("serving")
+        if v is None or serving is None:
+            return v
+        unknown = sorted(set(serving.auth.allowed_models) - set(v))
+        if unknown:
+            # A typo here would leave the intended key unrestricted (unlisted keys may call all).
+            raise ValueError(
+                f"serving.auth.allowedModels names keys {unknown} that apiKeys does not define"
+                f" (defined: {sorted(v)})"
+            )
+        return v
 
     @field_validator("gpu_node_pools")
     @classmethod
@@ -415,6 +524,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "cluster": {"supportType": "EXTENDED"},
         "monitoring": {"prometheusRetention": "30d", "prometheusVolumeGib": 200,
                        "prometheusMemoryGib": 8, "replicas": 2},
+        "exposure": {"alb": {"deletionProtection": True}},
         "gpuNodePools": [
             {"name": "g6e", "family": "g6e", "limits": {"gpus": 32}, "weight": 100},
             {"name": "g5", "family": "g5", "limits": {"gpus": 16}, "weight": 50},

@@ -63,6 +63,13 @@ DCGM_EXPORTER_IMAGE = Image("nvcr.io/nvidia/k8s/dcgm-exporter", "4.5.3-4.8.2-dis
 KUBE_PROMETHEUS_STACK_CHART = Chart(
     "kube-prometheus-stack", "88.5.3", "https://prometheus-community.github.io/helm-charts"
 )
+# AWS Load Balancer Controller: the optional ALB in front of Ray Serve. Chart 3.5.0 ships app
+# v3.5.0 (kubernetes-sigs/aws-load-balancer-controller tag v3.5.0, helm/.../Chart.yaml and
+# values.yaml `image.tag`); its Helm repository is the eks-charts one.
+AWS_LB_CONTROLLER_CHART = Chart(
+    "aws-load-balancer-controller", "3.5.0", "https://aws.github.io/eks-charts"
+)
+AWS_LB_CONTROLLER_IMAGE = Image("public.ecr.aws/eks/aws-load-balancer-controller", "v3.5.0")
 
 ALL_CHARTS: tuple[Chart, ...] = (
     KARPENTER_CRD_CHART,
@@ -70,9 +77,11 @@ ALL_CHARTS: tuple[Chart, ...] = (
     NVIDIA_DEVICE_PLUGIN_CHART,
     DCGM_EXPORTER_CHART,
     KUBE_PROMETHEUS_STACK_CHART,
+    AWS_LB_CONTROLLER_CHART,
 )
 ALL_IMAGES: tuple[Image, ...] = (
     KARPENTER_IMAGE,
     NVIDIA_DEVICE_PLUGIN_IMAGE,
     DCGM_EXPORTER_IMAGE,
+    AWS_LB_CONTROLLER_IMAGE,
 )

@@ -19,8 +19,9 @@ from ray.serve.llm import build_llm_deployment
 from ray.serve.llm.ingress import OpenAiIngress, make_fastapi_ingress
 from starlette.responses import JSONResponse
 
-from serve_app.auth import ApiKey, KeyChecker, load_keys
+from serve_app.auth import ApiKey, KeyChecker, KeyStore
 from serve_app.config import ServingConfig
+from serve_app.cors import apply_cors
 from serve_app.errors import GatewayError, install_error_handlers, model_not_found
 from serve_app.llm_config import llm_config
 from serve_app.middleware import HEALTH_PATH, ApiKeyMiddleware
@@ -40,7 +41,7 @@ class GatewayIngress(OpenAiIngress):
         self._aliases = AliasTable.from_config(self._cfg)
         self._names = set(self._cfg.public_names())
         self._checker = KeyChecker([], self._cfg.auth.allowed_models)
-        if self._cfg.auth.enabled and not load_keys(self._cfg.auth):
+        if self._cfg.auth.enabled and not KeyStore(self._cfg.auth).checker.keys:
             logger.warning("auth is enabled but no API keys are configured: all calls get 401")
 
     @staticmethod
@@ -109,7 +110,7 @@ class GatewayIngress(OpenAiIngress):
         return self._model_cards.get(model) or self._alias_card(model)
 
 
-def _fastapi_app(cfg: ServingConfig) -> FastAPI:
+def fastapi_app(cfg: ServingConfig) -> FastAPI:
     app = init_ingress_app()
     install_error_handlers(app)
 
@@ -118,8 +119,9 @@ def _fastapi_app(cfg: ServingConfig) -> FastAPI:
         return JSONResponse({"status": "ok"})
 
     if cfg.auth.enabled:
-        # Added last so it runs first: nothing is parsed before the key is checked.
+        # Added late so it runs early: nothing is parsed before the key is checked.
         app.add_middleware(ApiKeyMiddleware, auth=cfg.auth)
+    apply_cors(app, cfg.cors_origins)  # outermost: answers preflights, which carry no key
     return app
 
 
@@ -142,7 +144,7 @@ def build_app(args: dict[str, Any]) -> Application:
         "max_queued_requests": ing.max_queued_requests,
         "ray_actor_options": {"num_cpus": ing.cpus_per_replica},
     }
-    ingress_cls = make_fastapi_ingress(GatewayIngress, app=_fastapi_app(cfg))
+    ingress_cls = make_fastapi_ingress(GatewayIngress, app=fastapi_app(cfg))
     return serve.deployment(ingress_cls, **options).bind(
         llm_deployments=deployments,
         model_cards=cards,

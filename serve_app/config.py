@@ -17,6 +17,8 @@ from pydantic.alias_generators import to_camel
 # Model and alias names travel in JSON bodies and in Ray deployment names.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+# A browser `Origin`: scheme, lower-case host, optional port; no path, no wildcard.
+Origin = Annotated[str, Field(pattern=r"^https?://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$")]
 _ENV_VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SECRET_NAME_RE = re.compile(r"(^|_)(API_?KEYS?|KEYS?|TOKENS?|SECRETS?|PASSWORDS?)($|_)")
 
@@ -184,6 +186,11 @@ class AuthConfig(StrictModel):
         description="Mounted secret file: one `KEY` or `NAME:KEY` per line, '#' comments"
         " allowed.",
     )
+    keys_reload_interval_s: float = Field(
+        10.0, ge=0.5, le=3600,
+        description="Seconds between checks of keysFile for new content (a rotated Secret is"
+        " picked up without a restart, within kubelet's sync delay plus this interval).",
+    )
     allowed_models: dict[Name, list[Name]] = Field(
         default_factory=dict,
         description="Key name -> models/aliases that key may call. Keys not listed may call"
@@ -261,6 +268,12 @@ class ServingConfig(StrictModel):
         default_factory=dict,
         description="Extra environment for every replica (e.g. HF_HUB_OFFLINE). Not for"
         " secrets.",
+    )
+    cors_origins: list[Origin] = Field(
+        default_factory=list, max_length=64,
+        description="Browser origins (scheme://host[:port], exactly as browsers send them)"
+        " allowed to call the API cross-origin, without credentials. Empty: no CORS headers at"
+        " all (Ray's default of every origin with credentials is removed).",
     )
 
     # Cross-references are checked in field validators of the later fields, so that each

@@ -14,10 +14,12 @@ from ray.serve.deployment import Application
 from ray.serve.llm import LLMServer, build_openai_app
 
 from serve_app.config import AuthConfig, ServingConfig
+from serve_app.cors import apply_cors
 from serve_app.llm_config import llm_config
 from serve_app.middleware import ApiKeyMiddleware
 
 _AUTH_KEY = "llm_platform_auth"
+_CORS_KEY = "llm_platform_cors_origins"
 
 
 class AuthLLMServer(LLMServer):
@@ -25,11 +27,13 @@ class AuthLLMServer(LLMServer):
 
     async def __serve_build_asgi_app__(self) -> Any:
         app = await super().__serve_build_asgi_app__()
-        auth = AuthConfig.model_validate(self._llm_config.experimental_configs[_AUTH_KEY])
+        extra = self._llm_config.experimental_configs
+        auth = AuthConfig.model_validate(extra[_AUTH_KEY])
+        # vLLM builds its middleware stack eagerly; reset it so ours is included.
+        app.middleware_stack = None
         if auth.enabled:
-            # vLLM builds its middleware stack eagerly; reset it so ours is included.
-            app.middleware_stack = None
             app.add_middleware(ApiKeyMiddleware, auth=auth, model_id=self._llm_config.model_id)
+        apply_cors(app, extra[_CORS_KEY])
         return app
 
 
@@ -41,6 +45,9 @@ def build_direct_app(args: dict[str, Any]) -> Application:
         spec,
         cfg,
         server_cls=AuthLLMServer,
-        experimental_configs={_AUTH_KEY: cfg.auth.model_dump(mode="json")},
+        experimental_configs={
+            _AUTH_KEY: cfg.auth.model_dump(mode="json"),
+            _CORS_KEY: list(cfg.cors_origins),
+        },
     )
     return build_openai_app({"llm_configs": [config]})

@@ -6,7 +6,7 @@ import json
 import logging
 from typing import Any
 
-from serve_app.auth import KeyChecker, load_keys
+from serve_app.auth import KeyChecker, KeyStore
 from serve_app.config import AuthConfig
 from serve_app.errors import error_body, model_not_found
 
@@ -28,13 +28,14 @@ class ApiKeyMiddleware:
         # checked here, as no routing layer sees the request.
         self._model_id = model_id
         self._not_found = json.dumps(model_not_found(model_id).body()).encode() if model_id else b""
-        self._checker: KeyChecker | None = None
+        self._keys: KeyStore | None = None
 
     def _get_checker(self) -> KeyChecker:
-        # Keys are read in the serving process (env var / mounted file), never at build time.
-        if self._checker is None:
-            self._checker = KeyChecker(load_keys(self._auth), self._auth.allowed_models)
-        return self._checker
+        # Keys are read in the serving process (env var / mounted file), never at build time;
+        # the store re-reads a rotated keys file by itself.
+        if self._keys is None:
+            self._keys = KeyStore(self._auth)
+        return self._keys.checker
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"].rstrip("/") in OPEN_PATHS:
@@ -45,11 +46,12 @@ class ApiKeyMiddleware:
             if name == b"authorization":
                 header = value.decode("latin-1")
                 break
-        key = self._get_checker().identify(header)
+        checker = self._get_checker()  # one checker for the whole request, even mid-reload
+        key = checker.identify(header)
         if key is None:
             await _send_json(send, 401, _UNAUTHORIZED, (b"www-authenticate", b"Bearer"))
             return
-        if self._model_id and not self._get_checker().may_use(key, self._model_id):
+        if self._model_id and not checker.may_use(key, self._model_id):
             await _send_json(send, 404, self._not_found)
             return
         scope.setdefault("state", {})["api_key"] = key

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from serve_app.auth import KeyChecker, load_keys, parse_keys
+from serve_app.auth import KeyStore, parse_keys
 from serve_app.config import AuthConfig
 
 
@@ -20,8 +20,7 @@ def test_key_checker(tmp_path):
     secret_file = tmp_path / "keys"
     secret_file.write_text("team:sk-file\n")
     auth = AuthConfig(keys_file=str(secret_file), allowed_models={"team": ["a"]})
-    checker = KeyChecker(load_keys(auth, {"LLM_PLATFORM_API_KEYS": "sk-env"}),
-                         auth.allowed_models)
+    checker = KeyStore(auth, {"LLM_PLATFORM_API_KEYS": "sk-env"}).checker
     assert checker.identify("Bearer sk-env") is not None
     team = checker.identify("bearer sk-file")
     assert team is not None and team.name == "team"
