@@ -1,0 +1,79 @@
+"""API keys: a Kubernetes Secret holding the keys file, mounted into every Ray pod.
+
+The keys come from Pulumi secret config (`apiKeys.<name>`) and are rendered as the file that
+`serve_app.auth.KeyStore` reads (`NAME:KEY` per line). The Secret's name and the mount path are
+constant, so rotating a key changes the Secret's data only: no pod spec changes, no new Ray cluster,
+no restart. Kubelet swaps the mounted files atomically (the volume's `..data` symlink) within its
+sync delay, and the gateway re-reads the file every `serving.auth.keysReloadIntervalS`.
+
+The volume mounts the whole Secret as a directory: a `subPath` mount would never be updated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pydantic import SecretStr
+
+from serve_app.config import ServingConfig
+
+SECRET_NAME = "llm-platform-api-keys"
+FILE_NAME = "keys"
+MOUNT_DIR = "/etc/llm-platform/api-keys"
+KEYS_FILE = f"{MOUNT_DIR}/{FILE_NAME}"
+VOLUME_NAME = "api-keys"
+
+
+def keys_file_text(keys: Mapping[str, SecretStr]) -> str:
+    """The keys file: one `NAME:KEY` line per key, sorted by name (stable across runs)."""
+    return "".join(f"{name}:{key.get_secret_value()}\n" for name, key in sorted(keys.items()))
+
+
+def volume() -> dict[str, Any]:
+    # 0444: the Ray container does not run as root and the pod sets no fsGroup.
+    return {"name": VOLUME_NAME, "secret": {"secretName": SECRET_NAME, "defaultMode": 0o444}}
+
+
+def volume_mount() -> dict[str, Any]:
+    return {"name": VOLUME_NAME, "mountPath": MOUNT_DIR, "readOnly": True}
+
+
+def serving_with_keys_file(serving: ServingConfig) -> ServingConfig:
+    """The serving config the Ray pods get: keys read from the mounted file."""
+    auth = serving.auth.model_copy(update={"keys_file": KEYS_FILE})
+    return serving.model_copy(update={"auth": auth})
+
+
+class ApiKeys(pulumi.ComponentResource):
+    """The keys Secret. Outputs: `secret_name`; `volume()` / `volume_mount()` for the Ray pods."""
+
+    secret_name: str
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        keys: Mapping[str, SecretStr],
+        namespace: str,
+        provider: k8s.Provider,
+        depends_on: list[pulumi.Resource] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("llm-platform:k8s:ApiKeys", name, None, opts)
+        k8s.core.v1.Secret(
+            f"{name}-secret",
+            metadata={"name": SECRET_NAME, "namespace": namespace,
+                      "labels": {"app.kubernetes.io/part-of": "llm-platform"}},
+            type="Opaque",
+            string_data={FILE_NAME: pulumi.Output.secret(keys_file_text(keys))},
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=provider, depends_on=depends_on or [],
+                # Never logged or shown in a diff.
+                additional_secret_outputs=["stringData", "data"],
+            ),
+        )
+        self.secret_name = SECRET_NAME
+        self.register_outputs({"secretName": self.secret_name})

@@ -1,0 +1,148 @@
+"""NetworkPolicies for the Ray pods: each Ray port open only to what needs it.
+
+Kubernetes allows everything to a pod that no policy selects; once one policy selects it, only
+what some policy allows gets through (in each direction listed in `policyTypes`). Every policy
+here selects the Ray pods (`ray.io/is-ray-node: "yes"`, set by KubeRay on head and workers,
+kuberay v1.7.0 ray-operator/controllers/ray/utils/constant.go), so together they are the whole
+allow-list:
+
+- Ray pods among themselves, every port: GCS 6379, raylet, object manager, the dashboard agent
+  and the worker ports are dynamic, and a blocked one shows up as a worker that never turns Ready
+  (kuberay#3467: a deny-all policy on EKS without these rules).
+- The KubeRay operator to the dashboard port 8265 (it deploys and polls serveConfigV2 there).
+- Prometheus to the metrics port 8080.
+- Serve 8000 from the VPC's ranges: the ALB (target type ip: its nodes connect from the VPC's
+  subnets to the pod IPs) and in-cluster or in-VPC clients; every call there still needs a key.
+- Egress: DNS to CoreDNS; HTTPS 443 anywhere (S3, STS and the other AWS APIs, the Kubernetes API
+  for the autoscaler, the Hugging Face Hub): these have no fixed addresses a policy could name;
+  the EKS Pod Identity agent on the node (169.254.170.23:80) for AWS credentials; Redis 6379 in
+  the VPC (GCS fault tolerance).
+
+Why our own objects and not the RayCluster's `networkPolicy` field (alpha in KubeRay 1.7, behind
+the RayClusterNetworkPolicy gate): that field lives in `rayClusterConfig`, so changing one rule
+would start a whole new Ray cluster; separate NetworkPolicies change in place.
+
+On EKS these are enforced only with the VPC CNI's network policy agent switched on (the cluster's
+vpc-cni add-on configuration, owned by infra/cluster.py).
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Network
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.exposure import INTERNAL_RAY_PORTS, SERVE_PORT
+
+RAY_POD = {"ray.io/is-ray-node": "yes"}
+OPERATOR_POD = {"app.kubernetes.io/name": "kuberay-operator"}
+DNS_POD = {"k8s-app": "kube-dns"}
+# EKS Pod Identity agent: a host-network DaemonSet answering on this link-local address.
+POD_IDENTITY_AGENT = "169.254.170.23/32"
+REDIS_PORT = 6379
+NS_LABEL = "kubernetes.io/metadata.name"  # set on every namespace by the API server
+
+
+def _in_namespace(namespace: str, pods: dict[str, str] | None = None) -> dict[str, Any]:
+    peer: dict[str, Any] = {"namespaceSelector": {"matchLabels": {NS_LABEL: namespace}}}
+    if pods is not None:
+        peer["podSelector"] = {"matchLabels": pods}
+    return peer
+
+
+def _tcp(*ports: int) -> list[dict[str, Any]]:
+    return [{"protocol": "TCP", "port": p} for p in ports]
+
+
+def _policy(name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"podSelector": {"matchLabels": RAY_POD}, **spec},
+    }
+
+
+def ray_network_policies(
+    *,
+    namespace: str,
+    operator_namespace: str,
+    prometheus_namespace: str,
+    vpc_cidrs: list[IPv4Network],
+) -> list[dict[str, Any]]:
+    """The NetworkPolicies of the Ray pods in `namespace` (see the module docstring)."""
+    ray_peer = {"podSelector": {"matchLabels": RAY_POD}}
+    vpc = [{"ipBlock": {"cidr": str(c)}} for c in vpc_cidrs]
+    return [
+        _policy("ray-internal", namespace, {
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": [ray_peer]}],
+            "egress": [{"to": [ray_peer]}],
+        }),
+        _policy("ray-dashboard-from-operator", namespace, {
+            "policyTypes": ["Ingress"],
+            "ingress": [{
+                "from": [_in_namespace(operator_namespace, OPERATOR_POD)],
+                "ports": _tcp(INTERNAL_RAY_PORTS["dashboard"]),
+            }],
+        }),
+        _policy("ray-metrics-from-prometheus", namespace, {
+            "policyTypes": ["Ingress"],
+            "ingress": [{
+                "from": [_in_namespace(prometheus_namespace)],
+                "ports": _tcp(INTERNAL_RAY_PORTS["metrics"]),
+            }],
+        }),
+        _policy("ray-serve-from-vpc", namespace, {
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": vpc, "ports": _tcp(SERVE_PORT)}],
+        }),
+        _policy("ray-egress", namespace, {
+            "policyTypes": ["Egress"],
+            "egress": [
+                {
+                    "to": [_in_namespace("kube-system", DNS_POD)],
+                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                },
+                {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": _tcp(443)},
+                {"to": [{"ipBlock": {"cidr": POD_IDENTITY_AGENT}}], "ports": _tcp(80)},
+                {"to": vpc, "ports": _tcp(REDIS_PORT)},
+            ],
+        }),
+    ]
+
+
+class RayNetworkPolicies(pulumi.ComponentResource):
+    """The Ray pods' NetworkPolicies. Output: `names`."""
+
+    names: list[str]
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        provider: k8s.Provider,
+        namespace: str,
+        operator_namespace: str,
+        prometheus_namespace: str,
+        vpc_cidrs: list[IPv4Network],
+        depends_on: list[pulumi.Resource] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("llm-platform:k8s:RayNetworkPolicies", name, None, opts)
+        k8s_opts = pulumi.ResourceOptions(
+            parent=self, provider=provider, depends_on=depends_on or []
+        )
+        self.names = []
+        for obj in ray_network_policies(
+            namespace=namespace, operator_namespace=operator_namespace,
+            prometheus_namespace=prometheus_namespace, vpc_cidrs=vpc_cidrs,
+        ):
+            policy_name = obj["metadata"]["name"]
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-{policy_name}", metadata=obj["metadata"], spec=obj["spec"], opts=k8s_opts
+            )
+            self.names.append(policy_name)
+        self.register_outputs({"names": self.names})
