@@ -18,6 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import SecretStr
 
+from infra.component import register_declared_outputs
 from serve_app.config import ServingConfig
 
 SECRET_NAME = "llm-platform-api-keys"
@@ -76,4 +77,4 @@ class ApiKeys(pulumi.ComponentResource):
             ),
         )
         self.secret_name = SECRET_NAME
-        self.register_outputs({"secretName": self.secret_name})
+        register_declared_outputs(self)

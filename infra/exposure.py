@@ -21,8 +21,11 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra import labels, versions
-from infra.cluster import Cluster, pod_identity_trust
+from infra.cluster import Cluster
+from infra.component import register_declared_outputs
 from infra.config import AlbConfig
+from infra.context import StackContext
+from infra.iam import pod_identity_role
 from infra.lb_controller_iam import controller_policy
 from serve_app.config import ServingConfig
 
@@ -137,11 +140,9 @@ def controller_values(
 
 
 class Exposure(pulumi.ComponentResource):
-    """The ALB path to Ray Serve (nothing when `alb.enabled` is false).
+    """The ALB path to Ray Serve; nothing when `alb.enabled` is false."""
 
-    Outputs: `controller` (the Helm release, or None), `ingress_name`."""
-
-    controller: k8s.helm.v3.Release | None
+    controller: k8s.helm.v3.Release | None  # the Load Balancer Controller release
     ingress_name: str | None
 
     def __init__(
@@ -151,47 +152,38 @@ class Exposure(pulumi.ComponentResource):
         alb: AlbConfig,
         serving: ServingConfig,
         cluster: Cluster,
-        cluster_name: str,
         namespace: str,
         service: str,
         vpc_id: pulumi.Input[str],
         vpc_cidrs: list[IPv4Network],
-        tags: dict[str, str],
+        ctx: StackContext,
         depends_on: list[pulumi.Resource] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("llm-platform:k8s:Exposure", name, None, opts)
         self.controller = None
         self.ingress_name = None
-        if not alb.enabled:
-            self.register_outputs({"ingressName": None})
-            return
-        child = pulumi.ResourceOptions(parent=self)
+        if alb.enabled:
+            self._alb(name, alb, serving, cluster, namespace, service, vpc_id, vpc_cidrs, ctx,
+                      depends_on or [])
+        register_declared_outputs(self)
+
+    def _alb(
+        self, name: str, alb: AlbConfig, serving: ServingConfig, cluster: Cluster,
+        namespace: str, service: str, vpc_id: pulumi.Input[str], vpc_cidrs: list[IPv4Network],
+        ctx: StackContext, depends_on: list[pulumi.Resource],
+    ) -> None:
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=cluster.provider)
-        account = aws.get_caller_identity_output().account_id
         partition = aws.get_partition_output().partition
         region = aws.get_region_output().region
-
-        role = aws.iam.Role(
+        iam = pod_identity_role(
             f"{name}-lb-controller",
-            assume_role_policy=account.apply(lambda a: json.dumps(pod_identity_trust(a))),
-            tags=tags,
-            opts=child,
-        )
-        policy = aws.iam.RolePolicy(
-            f"{name}-lb-controller",
-            role=role.id,
-            policy=partition.apply(lambda p: json.dumps(controller_policy(p))),
-            opts=child,
-        )
-        identity = aws.eks.PodIdentityAssociation(
-            f"{name}-lb-controller",
-            cluster_name=cluster.name,
             namespace=NAMESPACE,
             service_account=SERVICE_ACCOUNT,
-            role_arn=role.arn,
-            tags=tags,
-            opts=child,
+            policy_json=partition.apply(lambda p: json.dumps(controller_policy(p))),
+            cluster_name=cluster.name,
+            tags=ctx.tags,
+            opts=pulumi.ResourceOptions(parent=self),
         )
         chart = versions.AWS_LB_CONTROLLER_CHART
         self.controller = k8s.helm.v3.Release(
@@ -202,24 +194,25 @@ class Exposure(pulumi.ComponentResource):
             repository_opts={"repo": chart.repo},
             namespace=NAMESPACE,
             values=pulumi.Output.all(region, vpc_id).apply(
-                lambda a: controller_values(cluster_name, a[0], a[1], tags)
+                lambda a: controller_values(ctx.cluster_name, a[0], a[1], ctx.tags)
             ),
             opts=pulumi.ResourceOptions.merge(
                 k8s_opts,
-                pulumi.ResourceOptions(depends_on=[cluster.node_group, identity, policy]),
+                pulumi.ResourceOptions(
+                    depends_on=[cluster.node_group, *iam.policies,
+                                *([iam.association] if iam.association else [])]
+                ),
             ),
         )
         obj = ingress(alb, serving, name=f"{name}-serve", namespace=namespace, service=service,
-                      vpc_cidrs=vpc_cidrs, tags=tags)
-        # Deleted before the controller on teardown, so the controller removes the ALB.
+                      vpc_cidrs=vpc_cidrs, tags=ctx.tags)
+        # Deleted before the controller on teardown, so that the controller removes the ALB.
         k8s.networking.v1.Ingress(
             f"{name}-serve",
             metadata=obj["metadata"],
             spec=obj["spec"],
             opts=pulumi.ResourceOptions.merge(
-                k8s_opts,
-                pulumi.ResourceOptions(depends_on=[self.controller, *(depends_on or [])]),
+                k8s_opts, pulumi.ResourceOptions(depends_on=[self.controller, *depends_on])
             ),
         )
         self.ingress_name = obj["metadata"]["name"]
-        self.register_outputs({"ingressName": self.ingress_name})

@@ -34,6 +34,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra.component import register_declared_outputs
 from infra.exposure import INTERNAL_RAY_PORTS, SERVE_PORT
 
 RAY_POD = {"ray.io/is-ray-node": "yes"}
@@ -145,4 +146,4 @@ class RayNetworkPolicies(pulumi.ComponentResource):
                 f"{name}-{policy_name}", metadata=obj["metadata"], spec=obj["spec"], opts=k8s_opts
             )
             self.names.append(policy_name)
-        self.register_outputs({"names": self.names})
+        register_declared_outputs(self)
