@@ -12,7 +12,7 @@ import pytest
 
 from infra import versions
 from infra.lb_controller_iam import DIFFERENCES, PARLIAMENT_EXCEPTIONS, controller_policy
-from tests.infra.test_aws_specs import parliament_problems
+from tests.support.specs import parliament_problems
 
 UPSTREAM = Path(__file__).resolve().parents[3].parent / "shared" / "upstream"
 REFERENCE = UPSTREAM / f"aws-load-balancer-controller-{versions.AWS_LB_CONTROLLER_CHART.version}" \
