@@ -38,7 +38,7 @@ class ApiKeyMiddleware:
         return self._keys.checker
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"].rstrip("/") in OPEN_PATHS:
+        if scope["type"] != "http" or _app_path(scope).rstrip("/") in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
         header = None
@@ -56,6 +56,13 @@ class ApiKeyMiddleware:
             return
         scope.setdefault("state", {})["api_key"] = key
         await self.app(scope, receive, send)
+
+
+def _app_path(scope: dict) -> str:
+    """The path below the application's route prefix: Ray Serve keeps the full path in `path`
+    and puts the prefix in `root_path` (ray/serve/_private/replica.py, Ray 2.60)."""
+    path, root = scope["path"], scope.get("root_path", "")
+    return path[len(root):] if root and path.startswith(root) else path
 
 
 async def _send_json(send: Any, status: int, body: bytes, *extra: tuple[bytes, bytes]) -> None:
