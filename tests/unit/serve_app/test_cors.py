@@ -25,7 +25,7 @@ def client(**serving: Any) -> TestClient:
 
 def test_ray_ingress_allows_every_origin_with_credentials_upstream() -> None:
     """The reason for this module: Ray's own app answers any origin with credentials."""
-    from ray.llm._internal.serve.core.ingress.ingress import init
+    from serve_app.ray_compat import init_ingress_app as init
 
     (cors,) = [m for m in init().user_middleware if m.cls is CORSMiddleware]
     assert cors.kwargs["allow_origins"] == ["*"] and cors.kwargs["allow_credentials"] is True
