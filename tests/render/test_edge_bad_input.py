@@ -11,7 +11,8 @@ from tools.render import render_stack
 
 CERT = "arn:aws:acm:us-west-2:123456789012:certificate/0f1e2d3c-aaaa-bbbb-cccc-123456789abc"
 SERVING = {"models": [{"id": "m", "source": "org/m"}]}
-PROD = {"environment": "prod", "karpenter": {"gpuAmiVersion": "v20251108"}, "serving": SERVING}
+PROD = {"environment": "prod", "karpenter": {"gpuAmiVersion": "v20251108"}, "serving": SERVING,
+        "cluster": {"apiAccessCidrs": ["10.20.0.0/16"]}}
 
 
 def problems(values: dict[str, Any], secret: set[str] = frozenset()) -> str:  # type: ignore[assignment]
@@ -67,5 +68,5 @@ def test_cors_origin_must_be_exact() -> None:
 def test_prod_protects_the_alb_by_default() -> None:
     alb = {"enabled": True, "certificateArn": CERT}
     assert validate({**PROD, "exposure": {"alb": alb}}).exposure.alb.deletion_protection
-    dev = {"environment": "dev", "serving": SERVING, "exposure": {"alb": alb}}
+    dev = {**PROD, "environment": "dev", "exposure": {"alb": alb}}
     assert not validate(dev).exposure.alb.deletion_protection
