@@ -23,7 +23,8 @@ import pytest
 
 from tests.e2e.conftest import KEY_ADMIN, LOG_DIR, LocalApp, running_app
 
-pytestmark = pytest.mark.e2e
+# A second app beside the session one, like test_direct: after the tests that measure or disturb.
+pytestmark = [pytest.mark.e2e, pytest.mark.e2e_order(2)]
 
 PORT = 18611  # this test's own app (the brief: one port per engineer)
 RELOAD_INTERVAL_S = 1.0
