@@ -47,3 +47,11 @@ def test_a_misspelt_field_in_a_rendered_object_is_caught(
     obj = copy.deepcopy(core_objects(r)[0])
     obj["spec" if "spec" in obj else "metadata"]["definitelyNotAField"] = 1
     assert core_object_errors(obj, kubernetes_version(r))
+
+
+def test_a_masked_secret_stands_for_any_type_but_its_neighbours_are_checked() -> None:
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+              "stringData": "[secret]"}
+    assert core_object_errors(secret, "1.34") == []
+    assert core_object_errors({**secret, "stringDta": {}}, "1.34")
+    assert core_object_errors({**secret, "stringData": "not masked"}, "1.34")
