@@ -222,6 +222,12 @@ def summarize(rendered: Rendered, serving_models: list[str] | None = None) -> di
         "stack": rendered.stack,
         "resources": len(rendered.resources),
         "resourcesByType": dict(sorted(by_type.items())),
+        "cluster": _cluster_summary(rendered),
+        "helmCharts": sorted(
+            f"{r.inputs.get('name', r.name)}: {r.inputs.get('chart')} "
+            f"{r.inputs.get('version', '(unpinned)')}"
+            for r in rendered.helm_releases()
+        ),
         "nodePools": pools,
         "modelsServed": serving_models or [],
         "monitoring": monitoring_summary(rendered),
@@ -265,10 +271,47 @@ def monitoring_summary(rendered: Rendered) -> dict[str, Any]:
             "dashboards": dashboards}
 
 
+def _cluster_summary(rendered: Rendered) -> dict[str, Any]:
+    """What a reviewer checks first: version and support policy, who reaches the API, pins."""
+    clusters = rendered.of_type("eks:index:Cluster")
+    if len(clusters) != 1:
+        return {}
+    eks = clusters[0].inputs
+    cni = eks.get("vpcCniOptions") or {}
+    addons = {"vpc-cni": cni.get("addonVersion"),
+              "kube-proxy": (eks.get("kubeProxyAddonOptions") or {}).get("version")}
+    addons |= {a.inputs["addonName"]: a.inputs.get("addonVersion")
+               for a in rendered.of_type("aws:eks/addon:Addon")}
+    public = eks.get("endpointPublicAccess")
+    return {
+        "kubernetesVersion": eks.get("version"),
+        "supportType": (eks.get("upgradePolicy") or {}).get("supportType", "(EKS default)"),
+        "endpoint": f"public, allow-list {eks.get('publicAccessCidrs')}" if public
+        else "private",
+        "apiAccess": sorted(
+            f"tcp/{r.inputs.get('fromPort')} from "
+            f"{r.inputs.get('cidrIpv4') or r.inputs.get('referencedSecurityGroupId')}"
+            for r in rendered.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+            if r.inputs.get("fromPort") == 443
+        ),
+        "networkPolicyEnforced": bool(cni.get("enableNetworkPolicy")),
+        "addons": dict(sorted(addons.items())),
+        "nodeClassAmis": dict(sorted(
+            (o["metadata"]["name"], [t.get("alias") or t for t in o["spec"]["amiSelectorTerms"]])
+            for o in rendered.custom_resources() if o.get("kind") == "EC2NodeClass"
+        )),
+    }
+
+
 def summary_markdown(s: dict[str, Any]) -> str:
     lines = [f"# Offline render of stack `{s['stack']}`", "", s["note"], "",
              f"## Resources by type ({s['resources']})", "", "| type | count |", "|---|---|"]
     lines += [f"| `{t}` | {n} |" for t, n in s["resourcesByType"].items()]
+    if s.get("cluster"):
+        lines += ["", "## Cluster", "", "| setting | value |", "|---|---|"]
+        lines += [f"| {k} | {json.dumps(v) if not isinstance(v, str) else v} |"
+                  for k, v in s["cluster"].items()]
+    lines += ["", "## Helm charts", ""] + [f"- {c}" for c in s.get("helmCharts", [])]
     lines += ["", "## NodePools", "", "| pool | instance types | capacity | limits | weight |",
               "|---|---|---|---|---|"]
     lines += [
