@@ -2,7 +2,7 @@
 
 AWS (`llm-platform:aws:*`):        config -> Network -> Cluster -> Karpenter (GPU pools)
 Kubernetes (`llm-platform:k8s:*`): GpuEnablement, KubeRay, observability -> RayService
-(the README's diagram; KubeRay, observability and the RayService are being added).
+(the README's diagram; observability is being added).
 
 Each component takes keyword arguments only: the part of the config it needs, the components it
 builds on, and `ctx` (stack name, cluster name, tags). Where new code goes: docs/architecture.md.
@@ -17,8 +17,10 @@ from infra.cluster import Cluster
 from infra.context import StackContext
 from infra.gpu import GpuEnablement
 from infra.karpenter import Karpenter
+from infra.kuberay import KubeRay
 from infra.monitoring import Monitoring
 from infra.network import Network
+from infra.rayservice import RayService
 
 cfg = config.load()
 ctx = StackContext.current(cfg)
@@ -48,6 +50,11 @@ gpu = GpuEnablement(
     "gpu", gpu_ami_family=cfg.karpenter.gpu_ami_family, provider=cluster.provider,
     gpu_node_pools=karpenter.gpu_node_pools,
 )
+kuberay = KubeRay("kuberay", provider=cluster.provider, after=[karpenter.controller])
+serving = RayService(
+    "serving", cfg=cfg, provider=cluster.provider, operator=kuberay.release,
+    after=[*karpenter.node_pools.values(), *gpu.releases.values()],
+)
 
 # ---------------------------------------------------------------------------- outputs
 pulumi.export("clusterName", cluster.name)
@@ -56,3 +63,4 @@ pulumi.export("vpcId", network.vpc_id)
 pulumi.export("privateSubnetIds", network.private_subnet_ids)
 pulumi.export("interruptionQueue", karpenter.queue_name)
 pulumi.export("gpuNodePools", [p.name for p in cfg.gpu_node_pools])
+pulumi.export("serveService", f"{serving.namespace}/{serving.serve_service}")

@@ -379,6 +379,56 @@ class ExposureConfig(StrictModel):
     alb: AlbConfig = Field(default_factory=AlbConfig, description="Optional ALB to Ray Serve.")
 
 
+# ----------------------------------------------------------------------------------- ray service
+class RayPodSize(StrictModel):
+    """CPU and memory of one Ray pod; requests equal limits (Guaranteed QoS)."""
+
+    cpu: int = Field(gt=0, le=192, description="vCPUs per pod (requests == limits).")
+    memory_gib: int = Field(gt=0, le=1536, description="Memory per pod, GiB (requests == limits).")
+
+
+class RayServiceConfig(StrictModel):
+    """The RayService: upgrade strategy, autoscaler, head and ingress-worker sizes, and the
+    numbers that size the initializing timeout. GPU worker groups follow the GPU pools."""
+
+    # The README's "Upgrade strategies" table gives the GPU cost of each.
+    upgrade_strategy: Literal["NewCluster", "None"] = Field(
+        "NewCluster",
+        description=(
+            "NewCluster: a cluster change starts a second full cluster and switches traffic when "
+            "it is ready (zero downtime; extra GPUs while both run). None: cluster changes are "
+            "not applied at all, only serveConfigV2 changes (no extra GPUs)."
+        ),
+    )
+    autoscaler_idle_timeout_seconds: int = Field(
+        600, ge=30, le=86_400,
+        description="Seconds a Ray worker pod may sit idle before the autoscaler (v2) removes it.",
+    )
+    head: RayPodSize = Field(
+        default_factory=lambda: RayPodSize(cpu=2, memory_gib=8),
+        description="Head pod (GCS, Serve controller, dashboard); Ray tasks never run on it.",
+    )
+    ingress_workers: RayPodSize = Field(
+        default_factory=lambda: RayPodSize(cpu=2, memory_gib=4),
+        description="Each pod of the CPU worker group that runs the gateway's ingress replicas.",
+    )
+    startup_overhead_seconds: int = Field(
+        600, ge=60, le=7200,
+        description=(
+            "Seconds from a replica's request to its engine loading weights: GPU node launch, "
+            "image pull (the 11.6 GB ray-llm image took ~2 min on g6e.2xlarge), engine start. "
+            "Sizes the initializing timeout."
+        ),
+    )
+    weights_load_gib_per_second: float = Field(
+        0.25, gt=0, le=100,
+        description=(
+            "GiB/s a replica loads its weights at (download + load to GPU); sizes the "
+            "initializing timeout from the largest model."
+        ),
+    )
+
+
 # ------------------------------------------------------------------------------------ top level
 class StackConfig(StrictModel):
     environment: Environment = Field(
@@ -395,6 +445,10 @@ class StackConfig(StrictModel):
     )
     gpu_node_pools: list[GpuNodePoolConfig] = Field(
         min_length=1, description="GPU NodePools, tried by weight (highest first)."
+    )
+    ray_service: RayServiceConfig = Field(
+        default_factory=RayServiceConfig,
+        description="KubeRay RayService: upgrade strategy, autoscaler, head and ingress pods.",
     )
     serving: ServingConfig = Field(
         description="What the platform serves: models, aliases, API keys (serve_app/config.py)."
@@ -497,6 +551,12 @@ class StackConfig(StrictModel):
 PROFILES: dict[str, dict[str, Any]] = {
     "dev": {
         "network": {"natGateways": "single", "flowLogs": False},
+        "rayService": {
+            "upgradeStrategy": "NewCluster",
+            "autoscalerIdleTimeoutSeconds": 300,
+            "head": {"cpu": 2, "memoryGib": 8},
+            "ingressWorkers": {"cpu": 2, "memoryGib": 4},
+        },
         "cluster": {"protect": False, "systemNodeGroup": {"minSize": 1, "desiredSize": 2},
                     "supportType": "STANDARD"},
         "monitoring": {"prometheusRetention": "3d", "prometheusVolumeGib": 20,
@@ -512,6 +572,12 @@ PROFILES: dict[str, dict[str, Any]] = {
     },
     "staging": {
         "network": {"natGateways": "single"},
+        "rayService": {
+            "upgradeStrategy": "NewCluster",
+            "autoscalerIdleTimeoutSeconds": 600,
+            "head": {"cpu": 2, "memoryGib": 8},
+            "ingressWorkers": {"cpu": 2, "memoryGib": 4},
+        },
         "cluster": {"protect": False, "supportType": "STANDARD"},
         "gpuNodePools": [
             {"name": "g6e", "family": "g6e", "capacityTypes": ["spot", "on-demand"],
@@ -521,6 +587,12 @@ PROFILES: dict[str, dict[str, Any]] = {
         ],
     },
     "prod": {
+        "rayService": {
+            "upgradeStrategy": "NewCluster",
+            "autoscalerIdleTimeoutSeconds": 1200,
+            "head": {"cpu": 4, "memoryGib": 16},
+            "ingressWorkers": {"cpu": 4, "memoryGib": 8},
+        },
         "cluster": {"supportType": "EXTENDED"},
         "monitoring": {"prometheusRetention": "30d", "prometheusVolumeGib": 200,
                        "prometheusMemoryGib": 8, "replicas": 2},
@@ -528,7 +600,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "gpuNodePools": [
             {"name": "g6e", "family": "g6e", "limits": {"gpus": 32}, "weight": 100},
             {"name": "g5", "family": "g5", "limits": {"gpus": 16}, "weight": 50},
-            {"name": "p4d", "family": "p4d", "limits": {"gpus": 16}, "weight": 10,
+            # 24: a 70B model at 2 x 8 GPUs plus a NewCluster upgrade's first replica (8).
+            {"name": "p4d", "family": "p4d", "limits": {"gpus": 24}, "weight": 10,
              "consolidateAfter": "1h"},
         ],
     },
@@ -663,6 +736,10 @@ def validate(values: Mapping[str, Any], secret_keys: set[str] = frozenset()) -> 
     except ValidationError as exc:
         problems += [_describe(e) for e in exc.errors()]
         raise ConfigError(problems) from None
+    # Does every model fit its GPUs and pool? (needs the whole, schema-valid config)
+    from infra import capacity  # imports this module's types
+
+    problems += [f"{PROJECT}:{p}" for p in capacity.problems(cfg)]
     if problems:
         raise ConfigError(problems)
     return cfg

@@ -70,6 +70,27 @@ AWS_LB_CONTROLLER_CHART = Chart(
     "aws-load-balancer-controller", "3.5.0", "https://aws.github.io/eks-charts"
 )
 AWS_LB_CONTROLLER_IMAGE = Image("public.ecr.aws/eks/aws-load-balancer-controller", "v3.5.0")
+# KubeRay: operator chart 1.7.0 (ray-project/kuberay tag v1.7.0, helm-chart/kuberay-operator;
+# Chart.yaml `version: 1.7.0`, values.yaml `image.tag: v1.7.0`). The CRDs come with the chart.
+KUBERAY_VERSION = "1.7.0"
+KUBERAY_OPERATOR_CHART = Chart(
+    "kuberay-operator", KUBERAY_VERSION, "https://ray-project.github.io/kuberay-helm/"
+)
+KUBERAY_OPERATOR_IMAGE = Image("quay.io/kuberay/operator", f"v{KUBERAY_VERSION}")
+
+# Ray on the cluster: the same release as `ray[serve]==2.60.0` in requirements-dev.txt, so the
+# serveConfigV2 that CI deploys locally is read by the same Serve. Official image scheme
+# `rayproject/ray-llm:<ray>-py312-cu130` (Python 3.12, CUDA 13.0; ray-project/ray PR #61497 added
+# the cu130 ray-llm images). Seen on Docker Hub for 2.56.0-2.59.0 in public manifests; the 2.60.0
+# tag could not be read offline (no registry access here): `docker manifest inspect` it and add
+# the digest before the first `pulumi up`. CUDA 13.0 needs an NVIDIA driver of branch R580 or
+# newer on the node: the EKS AL2023 NVIDIA AMIs moved to R580 in Oct-Nov 2025
+# (awslabs/amazon-eks-ami#2470, backports #2484-#2509), so the pinned `v20251108` carries it;
+# check with `nvidia-smi` on a GPU node after an AMI bump (see docs/rayservice.md).
+RAY_VERSION = "2.60.0"
+RAY_LLM_IMAGE = Image("rayproject/ray-llm", f"{RAY_VERSION}-py312-cu130")
+# The NVIDIA driver branch the image's CUDA needs (CUDA 13.0 -> R580).
+RAY_LLM_MIN_DRIVER_BRANCH = 580
 
 ALL_CHARTS: tuple[Chart, ...] = (
     KARPENTER_CRD_CHART,
@@ -78,10 +99,13 @@ ALL_CHARTS: tuple[Chart, ...] = (
     DCGM_EXPORTER_CHART,
     KUBE_PROMETHEUS_STACK_CHART,
     AWS_LB_CONTROLLER_CHART,
+    KUBERAY_OPERATOR_CHART,
 )
 ALL_IMAGES: tuple[Image, ...] = (
     KARPENTER_IMAGE,
     NVIDIA_DEVICE_PLUGIN_IMAGE,
     DCGM_EXPORTER_IMAGE,
     AWS_LB_CONTROLLER_IMAGE,
+    KUBERAY_OPERATOR_IMAGE,
+    RAY_LLM_IMAGE,
 )

@@ -27,6 +27,7 @@ from serve_app.llm_config import llm_config
 from serve_app.middleware import HEALTH_PATH, ApiKeyMiddleware
 from serve_app.ray_compat import ModelCard, ModelList, init_ingress_app, to_model_metadata
 from serve_app.routing import AliasTable
+from serve_app.serve_config import INGRESS_DEPLOYMENT
 from serve_app.server import GatewayLLMServer
 
 logger = logging.getLogger("ray.serve")
@@ -133,7 +134,7 @@ def build_app(args: dict[str, Any]) -> Application:
     cards = {mid: to_model_metadata(mid, c) for mid, c in configs.items()}
     ing = cfg.ingress
     options = {
-        "name": "GatewayIngress",
+        "name": INGRESS_DEPLOYMENT,
         "autoscaling_config": {
             "min_replicas": ing.min_replicas,
             "max_replicas": ing.max_replicas,

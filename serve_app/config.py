@@ -89,6 +89,34 @@ class Accelerator(StrictModel):
         " GPU node.",
     )
     cpus_per_replica: float = Field(1.0, gt=0, le=256, description="vCPUs of one replica.")
+    # Read by the platform (infra/), not by the app: where the GPU worker group runs.
+    node_pool: str | None = Field(
+        None,
+        pattern=r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$",
+        description=(
+            "GPU NodePool (gpuNodePools[].name) this model's replicas run on on EKS; unset: the"
+            " one pool whose GPU is acceleratorType."
+        ),
+    )
+
+
+class ModelFacts(StrictModel):
+    """A model's architecture, for the platform's capacity check (numbers from its config.json).
+    Common models have them built in (infra/model_catalog.py); others state them here."""
+
+    parameters_billions: float = Field(gt=0, le=10_000, description="Parameter count, billions.")
+    num_layers: int = Field(gt=0, le=1000, description="Transformer layers (num_hidden_layers).")
+    num_attention_heads: int = Field(gt=0, le=1024, description="Attention (query) heads.")
+    num_kv_heads: int = Field(gt=0, le=1024, description="Key/value heads (num_key_value_heads).")
+    head_dim: int = Field(gt=0, le=4096, description="Size of one attention head.")
+    context_length: int = Field(
+        gt=0, le=10_000_000,
+        description="Longest context in tokens (max_position_embeddings); used when engineArgs"
+        " has no max_model_len.",
+    )
+    dtype: Literal["bfloat16", "float16", "float32"] = Field(
+        "bfloat16", description="Native weight dtype (torch_dtype)."
+    )
 
 
 class ModelSpec(StrictModel):
@@ -107,6 +135,9 @@ class ModelSpec(StrictModel):
     )
     accelerator: Accelerator = Field(
         default_factory=Accelerator, description="What one replica needs (GPUs, CPUs)."
+    )
+    facts: ModelFacts | None = Field(
+        None, description="Architecture numbers for the capacity check; unset: built-in catalog."
     )
     autoscaling: Autoscaling = Field(
         default_factory=Autoscaling, description="Replica count bounds and scaling targets."

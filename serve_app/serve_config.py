@@ -12,6 +12,7 @@ from serve_app.config import ServingConfig
 
 APP_IMPORT_PATH = "serve_app.app:build_app"
 DIRECT_IMPORT_PATH = "serve_app.direct:build_direct_app"
+INGRESS_DEPLOYMENT = "GatewayIngress"  # the deployment name build_app gives the ingress
 _THROUGHPUT_ENV = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_HA_PROXY": "1"}
 
 
@@ -29,8 +30,16 @@ def cluster_env(cfg: ServingConfig) -> dict[str, str]:
     return env
 
 
-def serve_applications(cfg: ServingConfig) -> list[dict[str, Any]]:
-    """The Ray Serve `applications` entries for this serving config."""
+def serve_applications(
+    cfg: ServingConfig, *, ingress_resources: dict[str, float] | None = None
+) -> list[dict[str, Any]]:
+    """The Ray Serve `applications` entries for this serving config.
+
+    `ingress_resources`: custom Ray resources each ingress replica must hold. The RayService
+    passes the one only its CPU worker group declares, so that ingress replicas never land on a
+    GPU node (the head declares no CPUs). Serve replaces a deployment's `ray_actor_options` with
+    the config's as a whole, so `num_cpus` is restated here.
+    """
     if cfg.gateway == "direct":
         return _direct_applications(cfg)
     app: dict[str, Any] = {
@@ -40,6 +49,16 @@ def serve_applications(cfg: ServingConfig) -> list[dict[str, Any]]:
         # build_app re-validates these args with ServingConfig.
         "args": cfg.model_dump(mode="json", by_alias=True),
     }
+    if ingress_resources:
+        app["deployments"] = [
+            {
+                "name": INGRESS_DEPLOYMENT,
+                "ray_actor_options": {
+                    "num_cpus": cfg.ingress.cpus_per_replica,
+                    "resources": dict(ingress_resources),
+                },
+            }
+        ]
     if cfg.env:
         app["runtime_env"] = {"env_vars": dict(cfg.env)}
     return [app]

@@ -2,6 +2,12 @@
 would declare to `build/<stack>/`.
 
     python -m tools.render --stack prod [--out build]
+    python -m tools.render --compare Pulumi.prod.yaml /tmp/Pulumi.prod.yaml
+
+`--compare OLD NEW` renders two stack files and says how KubeRay would apply NEW's RayService
+over OLD's: in place (serveConfigV2 changes, replica bounds, worker groups appended at the end)
+or a new cluster (any other rayClusterConfig change; not applied at all under upgradeStrategy
+None).
 
 It differs from `pulumi preview`: nothing is looked up in a cloud account, nothing is diffed
 against state, and values known only after creation (ids, ARNs, endpoints) show as
@@ -27,6 +33,7 @@ import yaml
 from pulumi.runtime import config as rc
 
 from infra.config import PROJECT, ConfigError
+from tools import rayservice_summary
 from tools.graph import Graph
 from tools.mocks import SECRET, PlatformMocks, RecordingMonitor, Resource
 
@@ -82,10 +89,13 @@ def _is_builtin_api(api_version: str) -> bool:
 
 
 # ------------------------------------------------------------------------------- stack config
-def stack_config(stack: str, root: Path = ROOT) -> tuple[dict[str, str], list[str]]:
+def stack_config(
+    stack: str, root: Path = ROOT, path: Path | None = None
+) -> tuple[dict[str, str], list[str]]:
     """The stack file's config as Pulumi hands it to a program: JSON text per key, and the keys
-    holding secrets. Encrypted values cannot be read offline and become `[secret]`."""
-    path = root / f"Pulumi.{stack}.yaml"
+    holding secrets. Encrypted values cannot be read offline and become `[secret]`. `path`: a
+    stack file elsewhere (default `<root>/Pulumi.<stack>.yaml`)."""
+    path = path or root / f"Pulumi.{stack}.yaml"
     if not path.exists():
         raise FileNotFoundError(f"no stack file {path.name}")
     doc = yaml.safe_load(path.read_text()) or {}
@@ -118,10 +128,12 @@ def render_stack(
     overrides: dict[str, Any] | None = None,
     secret_keys: list[str] | None = None,
     root: Path = ROOT,
+    stack_file: Path | None = None,
 ) -> Rendered:
     """Run `__main__.py` for `stack` under the mocks. `overrides` replace whole top-level keys
-    (given without the namespace, as Python values) for tests."""
-    values, secrets = stack_config(stack, root)
+    (given without the namespace, as Python values) for tests; `stack_file` reads the config
+    from another file than `Pulumi.<stack>.yaml`."""
+    values, secrets = stack_config(stack, root, stack_file)
     for key, value in (overrides or {}).items():
         values[f"{PROJECT}:{key}"] = value if isinstance(value, str) else json.dumps(value)
     secrets += [f"{PROJECT}:{k}" for k in secret_keys or []]
@@ -218,6 +230,7 @@ def summarize(rendered: Rendered, serving_models: list[str] | None = None) -> di
             "weight": obj["spec"].get("weight"),
         })
     pools.sort(key=lambda p: (-(p["weight"] or 0), p["name"]))
+    services = [o for o in rendered.custom_resources() if o.get("kind") == "RayService"]
     return {
         "stack": rendered.stack,
         "resources": len(rendered.resources),
@@ -231,6 +244,7 @@ def summarize(rendered: Rendered, serving_models: list[str] | None = None) -> di
         "nodePools": pools,
         "modelsServed": serving_models or [],
         "monitoring": monitoring_summary(rendered),
+        "rayServices": [rayservice_summary.summary(o) for o in services],
         "note": "offline render: cloud-assigned values are placeholders like <name-id>",
     }
 
@@ -330,24 +344,59 @@ def summary_markdown(s: dict[str, Any]) -> str:
     lines += [f"- {d}" for d in mon["dashboards"]]
     lines += ["", f"Alerts ({len(mon['alerts'])}):", ""]
     lines += [f"- `{a}`" for a in mon["alerts"]]
+    for rs in s.get("rayServices", []):
+        lines += rayservice_summary.markdown(rs)
     return "\n".join(lines) + "\n"
 
 
-def _served_models(stack: str) -> list[str]:
+def _served_models(stack: str, stack_file: Path | None = None) -> list[str]:
     from infra.config import own_keys, validate
 
-    values, secrets = stack_config(stack)
+    values, secrets = stack_config(stack, path=stack_file)
     cfg = validate(*own_keys(values, set(secrets)))
     return [m.id for m in cfg.serving.models] + [
         f"{a.name} (alias)" for a in cfg.serving.aliases
     ]
 
 
+def _stack_name(path: Path) -> str:
+    """`Pulumi.team-a.yaml` -> `team-a` (the stack a file configures)."""
+    name = path.name
+    if not (name.startswith("Pulumi.") and name.endswith(".yaml")):
+        raise FileNotFoundError(f"{path}: a stack file is named Pulumi.<stack>.yaml")
+    return name.removeprefix("Pulumi.").removesuffix(".yaml")
+
+
+def compare_stack_files(old: Path, new: Path) -> dict[str, Any]:
+    """Render two stack files and say how KubeRay would apply the second over the first."""
+    objs = []
+    for path in (old, new):
+        rendered = render_stack(_stack_name(path), stack_file=path)
+        (obj,) = [o for o in rendered.custom_resources() if o.get("kind") == "RayService"]
+        objs.append(obj)
+    return rayservice_summary.compare(*objs)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stack", required=True, help="dev, staging, prod or a forked stack")
+    parser.add_argument("--stack", help="dev, staging, prod or a forked stack")
     parser.add_argument("--out", default=str(ROOT / "build"), type=Path)
+    parser.add_argument(
+        "--compare", nargs=2, type=Path, metavar=("OLD", "NEW"),
+        help="two stack files: is NEW's RayService applied in place or as a new cluster?",
+    )
     args = parser.parse_args(argv)
+    if args.compare:
+        try:
+            result = compare_stack_files(*args.compare)
+        except (ConfigError, FileNotFoundError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        for key, value in result.items():
+            print(f"{key}: {value}")
+        return 0
+    if not args.stack:
+        parser.error("--stack or --compare is required")
     try:
         rendered = render_stack(args.stack)
         target = write(rendered, Path(args.out), _served_models(args.stack))

@@ -54,8 +54,8 @@ def test_stack_file_values_override_profile_without_dropping_siblings() -> None:
 
 
 def test_lists_replace_profile_lists() -> None:
-    values, secrets = stack_values("prod")
-    values["gpuNodePools"] = [{"name": "only", "family": "g5", "limits": {"gpus": 2}}]
+    values, secrets = stack_values("dev")  # its one model is on L40S (g6e): the pool must stay
+    values["gpuNodePools"] = [{"name": "only", "family": "g6e", "limits": {"gpus": 4}}]
     cfg = validate(values, secrets)
     assert [p.name for p in cfg.gpu_node_pools] == ["only"]
 

@@ -1,0 +1,286 @@
+"""Capacity check at config load: does every model fit the GPUs and pool it is given?
+
+Run by `config.validate()` after the schema check, so a model that cannot fit is a config error
+naming its key and the numbers, not a crash loop on a paid GPU node. Per GPU model:
+- its pool exists (`accelerator.nodePool`, or the one pool whose GPU is `acceleratorType`), and
+  `acceleratorType` is what Ray detects on that pool's GPUs (g6e L40S, g5 A10G, p4d A100);
+- tensor-parallel x pipeline-parallel size equals `gpusPerReplica`, the tensor-parallel size
+  divides the attention heads, and `gpusPerReplica` fits one instance of the pool;
+- weights + the KV cache of one `max_model_len` sequence fit in
+  `gpusPerReplica x GPU memory x gpu_memory_utilization`. A lower bound: passing it does not
+  prove the engine starts (activations, CUDA graphs), failing it proves it cannot.
+Per pool: its GPU limit covers the sum over its models of `maxReplicas x gpusPerReplica`, and
+under the NewCluster upgrade strategy also the new cluster's first replicas on top.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from infra.catalog import CATALOG, InstanceType, instance_types
+from infra.model_catalog import CATALOG as MODEL_CATALOG
+from infra.model_catalog import facts_for
+from serve_app.config import ModelFacts, ModelSpec
+
+if TYPE_CHECKING:  # config.py imports this module at validation time
+    from infra.config import GpuNodePoolConfig, StackConfig
+
+GIB = 1024**3
+# vLLM's default `gpu_memory_utilization` (vllm EngineArgs) when engineArgs leaves it out.
+DEFAULT_GPU_MEMORY_UTILIZATION = 0.9
+DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "half": 2, "float32": 4, "float": 4}
+# Bytes per weight of quantized checkpoints (group scales ignored: a slight underestimate).
+QUANTIZATION_BYTES = {"fp8": 1.0, "awq": 0.5, "awq_marlin": 0.5, "gptq": 0.5, "gptq_marlin": 0.5}
+# Per node, left to the kubelet, the system reservation and the DaemonSets (CNI, kube-proxy,
+# Pod Identity agent, EBS CSI node, NVIDIA device plugin, DCGM exporter, node exporter).
+NODE_RESERVED_CPU = 1
+NODE_RESERVED_MEMORY_FRACTION = 0.1
+NODE_RESERVED_MEMORY_GIB = 1
+
+
+def pool_gpu(pool: GpuNodePoolConfig) -> str:
+    """The GPU of a pool's family, by the name Ray detects (catalog `gpu_model`)."""
+    return next(iter(CATALOG[pool.family].values())).gpu_model
+
+
+def tensor_parallel_size(model: ModelSpec) -> int:
+    return int(model.engine_args.get("tensor_parallel_size", model.accelerator.gpus_per_replica))
+
+
+def model_facts(model: ModelSpec) -> ModelFacts | None:
+    return model.facts or facts_for(model.source)
+
+
+@dataclass(frozen=True)
+class PodShape:
+    """A Ray GPU worker pod on a pool: its GPUs and the CPU/memory it may request."""
+
+    instance: InstanceType  # the smallest catalogued instance of the pool that holds the pod
+    gpus: int
+    cpu: int
+    memory_gib: int
+
+
+def gpu_pod_shape(pool: GpuNodePoolConfig, gpus: int) -> PodShape | None:
+    """The pod for `gpus` GPUs on `pool`: a share of the smallest instance in the pool with that
+    many GPUs, less the node's reservations; None when no instance of the pool has enough."""
+    fits = [t for t in instance_types(pool.family, pool.sizes) if t.gpus >= gpus]
+    if not fits:
+        return None
+    inst = min(fits, key=lambda t: (t.gpus, t.vcpu, t.memory_gib))
+    share = gpus / inst.gpus
+    usable_mem = inst.memory_gib * (1 - NODE_RESERVED_MEMORY_FRACTION) - NODE_RESERVED_MEMORY_GIB
+    return PodShape(
+        instance=inst,
+        gpus=gpus,
+        cpu=max(1, math.floor((inst.vcpu - NODE_RESERVED_CPU) * share)),
+        memory_gib=max(1, math.floor(usable_mem * share)),
+    )
+
+
+def resolve_pool(
+    model: ModelSpec, pools: list[GpuNodePoolConfig]
+) -> tuple[GpuNodePoolConfig | None, str | None]:
+    """(pool, None) or (None, problem) for a GPU model; the problem is `key: message` relative
+    to the model's `accelerator`."""
+    acc = model.accelerator
+    names = ", ".join(f"{p.name} ({pool_gpu(p)})" for p in pools)
+    if acc.node_pool is not None:
+        pool = next((p for p in pools if p.name == acc.node_pool), None)
+        if pool is None:
+            return None, f"nodePool: GPU pool {acc.node_pool!r} does not exist (pools: {names})"
+        return pool, None
+    if acc.accelerator_type is None:
+        return None, f"acceleratorType: required on EKS to pick the GPU pool (pools: {names})"
+    matching = [p for p in pools if pool_gpu(p) == acc.accelerator_type]
+    if len(matching) == 1:
+        return matching[0], None
+    if not matching:
+        return None, (
+            f"acceleratorType: no GPU pool has {acc.accelerator_type} GPUs (pools: {names})"
+        )
+    return None, (
+        f"nodePool: pools {', '.join(p.name for p in matching)} all have "
+        f"{acc.accelerator_type} GPUs; name one"
+    )
+
+
+def _bytes_per_weight(model: ModelSpec, facts: ModelFacts) -> tuple[float | None, str]:
+    quant = model.engine_args.get("quantization")
+    if quant is not None:
+        return QUANTIZATION_BYTES.get(str(quant)), f"quantization {quant}"
+    dtype = str(model.engine_args.get("dtype", "auto"))
+    name = facts.dtype if dtype == "auto" else dtype
+    return DTYPE_BYTES.get(name), name
+
+
+def _kv_bytes(model: ModelSpec, facts: ModelFacts) -> float:
+    kv = str(model.engine_args.get("kv_cache_dtype", "auto"))
+    if kv.startswith("fp8"):
+        return 1
+    dtype = str(model.engine_args.get("dtype", "auto"))
+    return DTYPE_BYTES.get(facts.dtype if dtype == "auto" else dtype, 2)
+
+
+def weights_gib(model: ModelSpec, facts: ModelFacts) -> float | None:
+    """GiB of the model's weights as the engine loads them (None: unknown quantization)."""
+    per_weight, _ = _bytes_per_weight(model, facts)
+    return None if per_weight is None else facts.parameters_billions * 1e9 * per_weight / GIB
+
+
+def memory_problem(model: ModelSpec, pool: GpuNodePoolConfig, facts: ModelFacts) -> str | None:
+    """Weights + one max_model_len sequence of KV cache vs the replica's usable GPU memory."""
+    per_weight, weight_kind = _bytes_per_weight(model, facts)
+    if per_weight is None:
+        return f"engineArgs: the capacity check does not know {weight_kind!r}"
+    tokens = int(model.engine_args.get("max_model_len", facts.context_length))
+    util = float(model.engine_args.get("gpu_memory_utilization", DEFAULT_GPU_MEMORY_UTILIZATION))
+    weights = facts.parameters_billions * 1e9 * per_weight / GIB
+    # K and V, per layer, per KV head, per head dimension, per token.
+    kv = 2 * facts.num_layers * facts.num_kv_heads * facts.head_dim * _kv_bytes(model, facts)
+    kv_gib = kv * tokens / GIB
+    gpus = model.accelerator.gpus_per_replica
+    gpu_mem = next(iter(CATALOG[pool.family].values())).gpu_memory_gib
+    budget = gpus * gpu_mem * util
+    need = weights + kv_gib
+    if need <= budget:
+        return None
+    return (
+        f"does not fit: {facts.parameters_billions:g}B parameters in {weight_kind} are "
+        f"{weights:.1f} GiB of weights + {kv_gib:.1f} GiB of KV cache for max_model_len "
+        f"{tokens} = {need:.1f} GiB, but {gpus} x {gpu_mem} GiB ({pool_gpu(pool)}, pool "
+        f"{pool.name}) x gpu_memory_utilization {util:g} = {budget:.1f} GiB"
+    )
+
+
+def _model_problems(
+    i: int, model: ModelSpec, pools: list[GpuNodePoolConfig], cpus_fit: dict[str, int]
+) -> tuple[GpuNodePoolConfig | None, list[str]]:
+    at = f"serving.models[{i}]"
+    acc = model.accelerator
+    if acc.gpus_per_replica == 0:
+        return None, [
+            f"{at}.accelerator.gpusPerReplica: 0 (CPU) is for local mode only; on EKS every "
+            "model runs on a GPU pool"
+        ]
+    pool, problem = resolve_pool(model, pools)
+    if pool is None:
+        return None, [f"{at}.accelerator.{problem}"]
+    out: list[str] = []
+    gpu = pool_gpu(pool)
+    if acc.accelerator_type is None:
+        out.append(f"{at}.accelerator.acceleratorType: required on EKS; pool {pool.name} has {gpu}")
+    elif acc.accelerator_type != gpu:
+        out.append(
+            f"{at}.accelerator.acceleratorType: {acc.accelerator_type} does not match pool "
+            f"{pool.name}, whose {pool.family} instances Ray detects as {gpu}"
+        )
+    tp = tensor_parallel_size(model)
+    pp = int(model.engine_args.get("pipeline_parallel_size", 1))
+    if tp * pp != acc.gpus_per_replica:
+        out.append(
+            f"{at}.engineArgs.tensor_parallel_size: {tp} x pipeline_parallel_size {pp} = "
+            f"{tp * pp} GPUs, but accelerator.gpusPerReplica is {acc.gpus_per_replica}"
+        )
+    biggest = max(instance_types(pool.family, pool.sizes), key=lambda t: (t.gpus, t.vcpu))
+    if acc.gpus_per_replica > biggest.gpus:
+        out.append(
+            f"{at}.accelerator.gpusPerReplica: {acc.gpus_per_replica} GPUs per replica, but the "
+            f"largest instance in pool {pool.name} ({biggest.name}) has {biggest.gpus}"
+        )
+    elif acc.cpus_per_replica * acc.gpus_per_replica > cpus_fit[pool.name]:
+        out.append(
+            f"{at}.accelerator.cpusPerReplica: {acc.cpus_per_replica:g} x "
+            f"{acc.gpus_per_replica} GPUs = {acc.cpus_per_replica * acc.gpus_per_replica:g} "
+            f"CPUs, but a Ray worker pod on pool {pool.name} has {cpus_fit[pool.name]}"
+        )
+    facts = model_facts(model)
+    if facts is None:
+        out.append(
+            f"{at}.facts: no architecture facts for {model.source!r}: state facts "
+            f"(parametersBillions, numLayers, numAttentionHeads, numKvHeads, headDim, "
+            f"contextLength) or use a catalogued model ({', '.join(MODEL_CATALOG)})"
+        )
+        return pool, out
+    if facts.num_attention_heads % tp:
+        out.append(
+            f"{at}.accelerator.gpusPerReplica: tensor-parallel size {tp} does not divide the "
+            f"model's {facts.num_attention_heads} attention heads"
+        )
+    elif acc.gpus_per_replica <= biggest.gpus:
+        problem = memory_problem(model, pool, facts)
+        if problem:
+            out.append(f"{at}: {problem}")
+    return pool, out
+
+
+def initial_replicas(model: ModelSpec) -> int:
+    """Replicas a new Serve application starts with (app.py: max(minReplicas, 1))."""
+    return max(model.autoscaling.min_replicas, 1)
+
+
+def problems(cfg: StackConfig) -> list[str]:
+    """Every capacity problem of a schema-valid stack config, as `path: message` (no prefix)."""
+    pools = cfg.gpu_node_pools
+    out: list[str] = []
+    by_pool: dict[str, list[tuple[int, ModelSpec]]] = {}
+    pods = {p.name: pool_pod_shape(p, cfg) for p in pools}
+    cpus_fit = {name: (shape.cpu if shape else 0) for name, shape in pods.items()}
+    for i, model in enumerate(cfg.serving.models):
+        pool, found = _model_problems(i, model, pools, cpus_fit)
+        out += found
+        if pool is not None:
+            by_pool.setdefault(pool.name, []).append((i, model))
+    for j, pool in enumerate(pools):
+        models = by_pool.get(pool.name, [])
+        peak = sum(m.autoscaling.max_replicas * m.accelerator.gpus_per_replica for _, m in models)
+        terms = " + ".join(
+            f"models[{i}] {m.autoscaling.max_replicas} x {m.accelerator.gpus_per_replica}"
+            for i, m in models
+        )
+        if peak > pool.limits.gpus:
+            out.append(
+                f"gpuNodePools[{j}].limits.gpus: {pool.limits.gpus} GPUs, but the models on pool "
+                f"{pool.name} may use {peak} at their maxReplicas x gpusPerReplica ({terms})"
+            )
+            continue
+        if cfg.ray_service.upgrade_strategy == "NewCluster" and models:
+            surge = sum(initial_replicas(m) * m.accelerator.gpus_per_replica for _, m in models)
+            if peak + surge > pool.limits.gpus:
+                out.append(
+                    f"gpuNodePools[{j}].limits.gpus: {pool.limits.gpus} GPUs, but a NewCluster "
+                    f"upgrade needs {peak} (old cluster at maxReplicas) + {surge} (new cluster's "
+                    f"first replicas) = {peak + surge}; raise the limit or use upgradeStrategy None"
+                )
+    out += _cpu_pool_problems(cfg)
+    return out
+
+
+def pool_pod_shape(pool: GpuNodePoolConfig, cfg: StackConfig) -> PodShape | None:
+    """The worker pod shape of `pool`: as many GPUs as the largest replica of its models."""
+    gpus = [
+        m.accelerator.gpus_per_replica for m in cfg.serving.models
+        if m.accelerator.gpus_per_replica > 0 and resolve_pool(m, cfg.gpu_node_pools)[0] is pool
+    ]
+    if not gpus:
+        return None
+    return gpu_pod_shape(pool, max(gpus))
+
+
+def _cpu_pool_problems(cfg: StackConfig) -> list[str]:
+    rs, out = cfg.ray_service, []
+    ingress = cfg.serving.ingress
+    if cfg.serving.gateway == "ingress" and ingress.cpus_per_replica > rs.ingress_workers.cpu:
+        out.append(
+            f"serving.ingress.cpusPerReplica: {ingress.cpus_per_replica:g} CPUs, but "
+            f"an ingress worker pod has {rs.ingress_workers.cpu} (rayService.ingressWorkers.cpu)"
+        )
+    limit = cfg.karpenter.head_pool_cpu_limit
+    if rs.head.cpu + rs.ingress_workers.cpu > limit:
+        out.append(
+            f"karpenter.headPoolCpuLimit: {limit} vCPUs, but the Ray head ({rs.head.cpu}) and one "
+            f"ingress worker ({rs.ingress_workers.cpu}) need {rs.head.cpu + rs.ingress_workers.cpu}"
+        )
+    return out
