@@ -47,6 +47,9 @@ def test_teardown_order_rayservice_then_operator_then_karpenter(
     karpenter = r.named(RELEASE, "karpenter-controller")
     assert operator.urn in rs.depends_on
     assert karpenter.urn in operator.depends_on
+    # The Ray pods go before the NodePools they run on (Karpenter drains nodes, not Ray).
+    for pool in r.of_type("kubernetes:karpenter.sh/v1:NodePool"):
+        assert pool.urn in rs.depends_on, pool.name
 
 
 @pytest.mark.parametrize("stack", STACKS)
