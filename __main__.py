@@ -50,7 +50,9 @@ gpu = GpuEnablement(
     "gpu", gpu_ami_family=cfg.karpenter.gpu_ami_family, provider=cluster.provider,
     gpu_node_pools=karpenter.gpu_node_pools,
 )
-kuberay = KubeRay("kuberay", provider=cluster.provider, after=[karpenter.controller])
+kuberay = KubeRay(
+    "kuberay", provider=cluster.provider, after=[karpenter.controller, monitoring.release]
+)
 serving = RayService(
     "serving", cfg=cfg, provider=cluster.provider, operator=kuberay.release,
     after=[*karpenter.node_pools.values(), *gpu.releases.values()],

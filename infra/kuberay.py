@@ -2,9 +2,9 @@
 nodes.
 
 Every feature gate is set explicitly, so a chart bump cannot switch one on or off unnoticed. The
-operator's metrics are on, served by the chart's Service (`kuberay-operator:8080`); the chart's
-own ServiceMonitor stays off, since its CRD arrives with the observability stack, which selects
-the Service itself.
+operator's metrics are on, served by the chart's Service (`kuberay-operator:8080`) and scraped
+through the chart's own ServiceMonitor, whose CRD the monitoring release installs (so this
+release comes after it).
 
 Teardown order (Pulumi destroys in reverse dependency order): the RayService goes first (it
 depends on this release), then the operator, then Karpenter's controller (this release depends on
@@ -50,7 +50,7 @@ def operator_values() -> dict[str, Any]:
         "nodeSelector": sched["nodeSelector"],
         "tolerations": sched["tolerations"],
         "featureGates": [{"name": n, "enabled": on} for n, on in FEATURE_GATES.items()],
-        "metrics": {"enabled": True, "serviceMonitor": {"enabled": False}},
+        "metrics": {"enabled": True, "serviceMonitor": {"enabled": True}},
         "service": {"type": "ClusterIP", "port": METRICS_PORT},
         "leaderElectionEnabled": True,
         # Requests == limits: the operator reconciles every Ray pod; it must not be evicted.
@@ -75,8 +75,9 @@ class KubeRay(pulumi.ComponentResource):
         after: list[pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """`after`: what the operator must outlive on teardown (Karpenter's controller, so that
-        it is still there to drain the nodes of the Ray pods the operator deletes)."""
+        """`after`: what the operator must come after and outlive on teardown: Karpenter's
+        controller (still there to drain the nodes of the Ray pods the operator deletes) and the
+        monitoring release (its ServiceMonitor CRD)."""
         super().__init__("llm-platform:k8s:KubeRay", name, None, opts)
         k8s_child = pulumi.ResourceOptions(parent=self, provider=provider)
         ns = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": NAMESPACE}, opts=k8s_child)
