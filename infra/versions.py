@@ -85,7 +85,7 @@ KUBERAY_OPERATOR_IMAGE = Image("quay.io/kuberay/operator", f"v{KUBERAY_VERSION}"
 # tag could not be read offline (no registry access here): `docker manifest inspect` it and add
 # the digest before the first `pulumi up`. CUDA 13.0 needs an NVIDIA driver of branch R580 or
 # newer on the node: the EKS AL2023 NVIDIA AMIs moved to R580 in Oct-Nov 2025
-# (awslabs/amazon-eks-ami#2470, backports #2484-#2509), so the pinned `v20251108` carries it;
+# (awslabs/amazon-eks-ami#2470, backports #2484-#2509), so the pinned AMI (v2026xxxx) has it;
 # check with `nvidia-smi` on a GPU node after an AMI bump (see docs/rayservice.md).
 RAY_VERSION = "2.60.0"
 RAY_LLM_IMAGE = Image("rayproject/ray-llm", f"{RAY_VERSION}-py312-cu130")
