@@ -185,3 +185,18 @@ def test_a_misspelt_key_a_stale_digest_and_a_missing_file_are_caught() -> None:
 def test_upstream_values_files_are_present() -> None:
     path = upstream_file("karpenter", "1.14.1", "values.yaml")
     assert Path(path).exists(), f"missing {path}: see ../shared/upstream/SOURCES.md"
+
+
+def test_a_misspelt_key_in_a_subchart_block_is_caught() -> None:
+    # kube-prometheus-stack's grafana and kube-state-metrics blocks are checked against their
+    # own charts' values.yaml (Chart.yaml dependencies), not only the parent's few defaults.
+    problems, _ = check_release(_release("kube-prometheus-stack", "88.5.3", {
+        "grafana": {"sidecar": {"dashboards": {"folderAnnotations": "x",  # folderAnnotation
+                                               "provider": {"foldersFromFilesStructure": True}}}},
+        "kube-state-metrics": {"metricLabelAllowlist": [],  # metricLabelsAllowlist
+                               "metricLabelsAllowlist": []},
+    }))
+    text = "\n".join(problems)
+    assert "values.grafana.sidecar.dashboards.folderAnnotations: the chart has no such key" in text
+    assert "values.kube-state-metrics.metricLabelAllowlist: the chart has no such key" in text
+    assert len(problems) == 2, problems
