@@ -38,7 +38,7 @@ lint: venv ## ruff + actionlint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/actionlint .github/workflows/*.yml
 
-test: venv promtool ## lint, then every test (unit, Pulumi mocks, end-to-end on the local app)
+test: venv promtool amtool ## lint, then every test (unit, Pulumi mocks, end-to-end on the local app)
 	$(VENV)/bin/ruff check .
 	LLM_PLATFORM_CRDS_DIR=$(CRDS_DIR) $(PY) -m pytest
 
@@ -62,7 +62,7 @@ clean: ## remove build output (keeps .venv)
 	rm -rf build .pytest_cache .ruff_cache
 
 # --- dashboards and alert rules (dashboards/)
-.PHONY: dashboards dashboards-check promtool
+.PHONY: dashboards dashboards-check promtool amtool
 
 dashboards: venv ## regenerate dashboards/json/ from the Python builder
 	$(PY) -m dashboards.build
@@ -74,6 +74,10 @@ dashboards-check: venv promtool ## per panel: data or not, against a real Promet
 promtool: ## install Prometheus + promtool (Debian package `prometheus`) if missing; needs root
 	@command -v promtool >/dev/null && command -v prometheus >/dev/null \
 	  || (apt-get update && apt-get install -y --no-install-recommends prometheus)
+
+amtool: ## install amtool (Debian package `prometheus-alertmanager`) if missing; needs root
+	@command -v amtool >/dev/null \
+	  || (apt-get update && apt-get install -y --no-install-recommends prometheus-alertmanager)
 
 # --- tests by cost: unit and render are fast and start nothing; e2e starts Ray + vLLM
 .PHONY: test-unit test-render test-e2e

@@ -127,8 +127,12 @@ def alertmanager_config(receivers: Receivers) -> dict[str, Any]:
             "receiver": "pager",
             "matchers": ['severity = "critical"'],
             "repeat_interval": "1h",
-            "continue": receivers.slack,  # and on to Slack, for the record
+            # `continue` only tries the next SIBLING routes, never the parent's receiver:
+            # Slack needs its own route below to get criticals too.
+            "continue": receivers.slack,
         })
+        if receivers.slack:
+            routes.append({"receiver": "slack", "matchers": ['severity = "critical"']})
     out: list[dict[str, Any]] = [{"name": "null"}]
     if receivers.slack:
         out.append({
