@@ -15,12 +15,15 @@ from dashboards import rules as alert_rules
 from infra import config
 from infra.cluster import Cluster
 from infra.context import StackContext
+from infra.gcs_store import GcsRedis
 from infra.gpu import GpuEnablement
 from infra.karpenter import Karpenter
 from infra.kuberay import KubeRay
+from infra.model_store import ModelStore
 from infra.monitoring import Monitoring
 from infra.network import Network
-from infra.rayservice import RayService
+from infra.rayservice import NAMESPACE as SERVING_NAMESPACE
+from infra.rayservice import RayPodExtras, RayService, serving_namespace
 
 cfg = config.load()
 ctx = StackContext.current(cfg)
@@ -53,9 +56,22 @@ gpu = GpuEnablement(
 kuberay = KubeRay(
     "kuberay", provider=cluster.provider, after=[karpenter.controller, monitoring.release]
 )
+# The Ray pods' namespace first: the model store (weights and serve_app in S3, read through Pod
+# Identity) and the GCS Redis (head-failure survival) put what the pods use into it.
+serving_ns = serving_namespace("serving-ns", provider=cluster.provider)
+model_store = ModelStore(
+    "model-store", cfg=cfg.model_store, hf_token=cfg.hugging_face_token, cluster=cluster,
+    namespace=SERVING_NAMESPACE, after=[serving_ns], ctx=ctx,
+)
+gcs_redis = GcsRedis(
+    "gcs", cfg=cfg.gcs_fault_tolerance, auth_token=cfg.redis_auth_token, cluster=cluster,
+    network=network, namespace=SERVING_NAMESPACE, after=[serving_ns], ctx=ctx,
+)
 serving = RayService(
     "serving", cfg=cfg, provider=cluster.provider, operator=kuberay.release,
-    after=[*karpenter.node_pools.values(), *gpu.releases.values()],
+    namespace=serving_ns,
+    extras=RayPodExtras.merge(model_store.pod_extras(), gcs_redis.pod_extras()),
+    after=[*karpenter.node_pools.values(), *gpu.releases.values(), model_store, gcs_redis],
 )
 
 # ---------------------------------------------------------------------------- outputs
@@ -66,3 +82,5 @@ pulumi.export("privateSubnetIds", network.private_subnet_ids)
 pulumi.export("interruptionQueue", karpenter.queue_name)
 pulumi.export("gpuNodePools", [p.name for p in cfg.gpu_node_pools])
 pulumi.export("serveService", f"{serving.namespace}/{serving.serve_service}")
+pulumi.export("modelStoreBucket", model_store.bucket_name)
+pulumi.export("servingCodeUri", model_store.code_uri)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import re
 from collections.abc import Mapping
 from ipaddress import IPv4Network
 from typing import Annotated, Any, Literal
@@ -429,6 +430,149 @@ class RayServiceConfig(StrictModel):
     )
 
 
+# ---------------------------------------------------------------------------------- model store
+S3_BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+S3Uri = Annotated[str, Field(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?$")]
+KeyPrefix = Annotated[str, Field(pattern=r"^([A-Za-z0-9!_.*'()-]+/)+$")]
+# runai_streamer streams safetensors from S3 into GPU memory; Ray Serve LLM then skips the
+# download to local disk (ray/llm/_internal/common/utils/download_utils.py, Ray 2.60).
+STREAMING_LOAD_FORMATS = ("runai_streamer", "runai_streamer_sharded")
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """`s3://bucket/a/b` -> (`bucket`, `a/b`)."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def model_source_problem(source: str, store: ModelStoreConfig) -> str | None:
+    """Why an `s3://` model source is not readable by the Ray pods' role, or None if it is (or
+    is not an S3 source: Hugging Face ids and local paths need no grant)."""
+    if not source.startswith("s3://"):
+        return None
+    bucket, key = split_s3_uri(source)
+    folder = source if source.endswith("/") else source + "/"
+    if bucket == store.bucket_name:
+        if key.startswith(store.models_prefix):
+            return None
+        return (f"is in the stack's bucket but outside modelStore.modelsPrefix "
+                f"{store.models_prefix!r}, which is all the Ray pods may read")
+    if any(folder.startswith(grant) for grant in store.extra_read_grants):
+        return None
+    own = (f"the stack's bucket {store.bucket_name!r}" if store.bucket_name
+           else "the stack's bucket (set modelStore.bucketName to name it)")
+    return (f"is outside {own} and not under any modelStore.extraReadGrants entry; add "
+            f"{folder!r} there to grant the Ray pods read access explicitly")
+
+
+class ModelStoreConfig(StrictModel):
+    """The stack's S3 bucket for model weights and the serving code (see docs/cold-start.md)."""
+
+    bucket_name: str | None = Field(
+        None, pattern=S3_BUCKET_PATTERN,
+        description="S3 bucket of this stack's model store. Unset: "
+        "`llm-platform-<stack>-models-<accountId>`. Set it to write `s3://` model sources "
+        "that point into the stack's own bucket.",
+    )
+    models_prefix: KeyPrefix = Field(
+        "models/", description="Key prefix (ending in `/`) under which the Ray pods may read "
+        "model weights.",
+    )
+    code_prefix: KeyPrefix = Field(
+        "code/", description="Key prefix (ending in `/`) of the content-addressed serve_app "
+        "bundles (`<prefix>serve_app-<sha256>.zip`).",
+    )
+    extra_read_grants: list[S3Uri] = Field(
+        default_factory=list, max_length=20,
+        description="Explicit read grants for `s3://bucket/prefix/` locations outside the "
+        "stack's bucket; an `s3://` model source must lie in the stack's bucket or under one "
+        "of these.",
+    )
+    image_has_streamer: bool = Field(
+        False, description="The serving image ships `runai-model-streamer[s3]`, so models may "
+        "set `engineArgs.load_format: runai_streamer` (stream weights from S3). The pinned "
+        "`rayproject/ray-llm` image does not (docs/cold-start.md).",
+    )
+    protect: bool = Field(
+        False, description="Pulumi `protect` on the bucket and its KMS key. The bucket is "
+        "kept on `pulumi destroy` in every environment (retainOnDelete).",
+    )
+    noncurrent_version_days: int = Field(
+        30, ge=1, le=3650,
+        description="Days S3 keeps replaced object versions (old code bundles, weights).",
+    )
+    service_account: DnsLabel = Field(
+        "ray-serving", description="Kubernetes ServiceAccount of the Ray pods; its Pod "
+        "Identity role reads the model store.",
+    )
+
+    @field_validator("extra_read_grants")
+    @classmethod
+    def _grants_are_prefixes(cls, v: list[str]) -> list[str]:
+        for i, uri in enumerate(v):
+            if not uri.endswith("/"):
+                raise ValueError(f"extraReadGrants[{i}] {uri!r} must end in '/' (a prefix)")
+        return v
+
+
+# ----------------------------------------------------------------- head failure (GCS on Redis)
+class ElastiCacheConfig(StrictModel):
+    node_type: str = Field(
+        "cache.t4g.medium", pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$",
+        description="ElastiCache node type of the GCS Redis.",
+    )
+    engine_version: str = Field(
+        "7.1", pattern=r"^[0-9]+\.[0-9]+$", description="Redis OSS engine version."
+    )
+    replicas: int = Field(
+        1, ge=1, le=5,
+        description="Replicas besides the primary (at least 1: Multi-AZ automatic failover).",
+    )
+    snapshot_retention_days: int = Field(
+        1, ge=0, le=35, description="Days ElastiCache keeps daily snapshots (0: none)."
+    )
+
+
+class InClusterRedisConfig(StrictModel):
+    storage_gib: int = Field(8, ge=1, le=1000, description="GiB of the Redis data volume.")
+    storage_class: DnsLabel = Field("gp3", description="StorageClass of the Redis data volume.")
+
+
+class GcsFaultToleranceConfig(StrictModel):
+    """Ray's GCS state kept in Redis, so that a head pod restart loses no Serve state."""
+
+    backend: Literal["elasticache", "inCluster", "external", "off"] = Field(
+        "elasticache", description="Where the GCS Redis runs: ElastiCache (Multi-AZ, TLS), an "
+        "in-cluster StatefulSet (dev), an `externalAddress`, or off (no head-failure survival).",
+    )
+    external_address: str | None = Field(
+        None, pattern=r"^rediss?://[A-Za-z0-9.-]+:[0-9]{1,5}$",
+        description="`redis://host:port` or `rediss://host:port` (TLS) of an existing Redis "
+        "(backend external only).",
+    )
+    elasticache: ElastiCacheConfig = Field(
+        default_factory=ElastiCacheConfig, description="The ElastiCache replication group "
+        "(backend elasticache)."
+    )
+    in_cluster: InClusterRedisConfig = Field(
+        default_factory=InClusterRedisConfig, description="The in-cluster Redis StatefulSet "
+        "(backend inCluster)."
+    )
+
+    @model_validator(mode="after")
+    def _address_only_for_external(self) -> GcsFaultToleranceConfig:
+        if self.backend == "external" and self.external_address is None:
+            raise ValueError("backend external needs externalAddress (rediss://host:port)")
+        if self.backend != "external" and self.external_address is not None:
+            raise ValueError(f"externalAddress is only used with backend external, "
+                             f"not {self.backend}")
+        return self
+
+
+# Printable ASCII without space, '"', '/' and '@': what ElastiCache accepts as an auth token.
+REDIS_TOKEN_PATTERN = r"^[!#-.0-?A-~]{16,128}$"
+
+
 # ------------------------------------------------------------------------------------ top level
 class StackConfig(StrictModel):
     environment: Environment = Field(
@@ -474,6 +618,23 @@ class StackConfig(StrictModel):
             " `pulumi config set --secret --path 'apiKeys.<name>' <key>`; rotating is `pulumi up`"
             " (picked up without a restart, see docs/serving-edge.md).",
         )
+    )
+    # ---- model store, code delivery, head failure (issue 11)
+    model_store: ModelStoreConfig = Field(
+        default_factory=ModelStoreConfig, description="S3 bucket for model weights and the "
+        "serving code, read by the Ray pods through EKS Pod Identity (docs/cold-start.md)."
+    )
+    gcs_fault_tolerance: GcsFaultToleranceConfig = Field(
+        default_factory=GcsFaultToleranceConfig, description="Redis that keeps Ray's GCS state "
+        "so that the Ray head can restart without losing the Serve applications."
+    )
+    hugging_face_token: SecretStr | None = secret(
+        description="Hugging Face token for gated models; goes into a Kubernetes Secret and "
+        "the Ray pods' env (HF_TOKEN), never into serveConfigV2.",
+    )
+    redis_auth_token: SecretStr | None = secret(
+        description="Auth token of the GCS Redis (16 to 128 printable characters without "
+        "space, '\"', '/' or '@'). Unset: generated once and kept in the state as a secret.",
     )
 
     # Cross-field checks are field validators so each error carries the key's own path.
@@ -545,6 +706,52 @@ class StackConfig(StrictModel):
             raise ValueError(f"pool names must be unique; repeated: {dupes}")
         return v
 
+    @field_validator("model_store")
+    @classmethod
+    def _model_sources_are_granted(
+        cls, v: ModelStoreConfig, info: ValidationInfo
+    ) -> ModelStoreConfig:
+        serving = info.data.get("serving")
+        if serving is None:  # serving failed validation; its own error is reported
+            return v
+        for i, model in enumerate(serving.models):
+            key = f"serving.models[{i}]"
+            problem = model_source_problem(model.source, v)
+            if problem:
+                raise ValueError(f"{key}.source {model.source!r} {problem}")
+            fmt = model.engine_args.get("load_format")
+            if fmt in STREAMING_LOAD_FORMATS and not v.image_has_streamer:
+                raise ValueError(
+                    f"{key}.engineArgs.load_format {fmt!r} needs runai-model-streamer[s3] in "
+                    "the serving image, which the pinned ray-llm image lacks; drop it (the "
+                    "model is then downloaded to the node's disk) or set "
+                    "modelStore.imageHasStreamer: true for an image that has it"
+                )
+        return v
+
+    @field_validator("gcs_fault_tolerance")
+    @classmethod
+    def _prod_survives_head_failure(
+        cls, v: GcsFaultToleranceConfig, info: ValidationInfo
+    ) -> GcsFaultToleranceConfig:
+        if info.data.get("environment") == "prod" and v.backend not in ("elasticache", "external"):
+            raise ValueError(
+                f"backend {v.backend!r} in prod: the head must survive a restart on a managed "
+                "Multi-AZ Redis (elasticache or external)"
+            )
+        return v
+
+    @field_validator("redis_auth_token")
+    @classmethod
+    def _redis_token_shape(cls, v: SecretStr | None) -> SecretStr | None:
+        # The message never echoes the value.
+        if v is not None and not re.fullmatch(REDIS_TOKEN_PATTERN, v.get_secret_value()):
+            raise ValueError(
+                f"must be 16 to 128 printable characters without space, '\"', '/' or '@' "
+                f"(got {len(v.get_secret_value())} characters)"
+            )
+        return v
+
 
 # ------------------------------------------------------------------------------ profile defaults
 # What each environment gets for keys its stack file leaves out. Lists are replaced, not merged.
@@ -569,6 +776,8 @@ PROFILES: dict[str, dict[str, Any]] = {
              "capacityTypes": ["spot", "on-demand"], "limits": {"gpus": 4}, "weight": 50,
              "consolidateAfter": "10m"},
         ],
+        "modelStore": {"noncurrentVersionDays": 7},
+        "gcsFaultTolerance": {"backend": "inCluster"},
     },
     "staging": {
         "network": {"natGateways": "single"},
@@ -585,6 +794,8 @@ PROFILES: dict[str, dict[str, Any]] = {
             {"name": "g5", "family": "g5", "capacityTypes": ["spot", "on-demand"],
              "limits": {"gpus": 8}, "weight": 50},
         ],
+        "gcsFaultTolerance": {"backend": "elasticache",
+                              "elasticache": {"nodeType": "cache.t4g.medium"}},
     },
     "prod": {
         "rayService": {
@@ -604,6 +815,9 @@ PROFILES: dict[str, dict[str, Any]] = {
             {"name": "p4d", "family": "p4d", "limits": {"gpus": 24}, "weight": 10,
              "consolidateAfter": "1h"},
         ],
+        "modelStore": {"protect": True, "noncurrentVersionDays": 90},
+        "gcsFaultTolerance": {"backend": "elasticache", "elasticache": {
+            "nodeType": "cache.r7g.large", "replicas": 2, "snapshotRetentionDays": 7}},
     },
 }
 

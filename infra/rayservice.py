@@ -366,6 +366,14 @@ def in_place(old: dict[str, Any], new: dict[str, Any]) -> str:
     return "new cluster"
 
 
+def serving_namespace(name: str, *, provider: k8s.Provider) -> k8s.core.v1.Namespace:
+    """The Ray pods' namespace, made before the RayService so that the components whose objects
+    the pods use (ServiceAccount, Secrets, the dev GCS Redis) can create them in it first."""
+    return k8s.core.v1.Namespace(
+        name, metadata={"name": NAMESPACE}, opts=pulumi.ResourceOptions(provider=provider)
+    )
+
+
 # ---------------------------------------------------------------------------------- component
 class RayService(pulumi.ComponentResource):
     """The serving RayService, applied through the cluster's provider."""
@@ -384,13 +392,17 @@ class RayService(pulumi.ComponentResource):
         operator: pulumi.Resource,
         after: Sequence[pulumi.Resource] = (),
         extras: RayPodExtras | None = None,
+        namespace: k8s.core.v1.Namespace | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         """`operator`: the KubeRay release; `after`: what must outlive the Ray pods on teardown
-        (the NodePools they run on, the GPU device plugin)."""
+        (the NodePools they run on, the GPU device plugin); `namespace`: one made beforehand by
+        `serving_namespace` (else created here)."""
         super().__init__("llm-platform:k8s:RayService", name, None, opts)
         k8s_child = pulumi.ResourceOptions(parent=self, provider=provider)
-        ns = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": NAMESPACE}, opts=k8s_child)
+        ns = namespace or k8s.core.v1.Namespace(
+            f"{name}-ns", metadata={"name": NAMESPACE}, opts=k8s_child
+        )
         obj = rayservice(cfg, extras)
         self.resource = k8s.apiextensions.CustomResource(
             f"{name}-rayservice",

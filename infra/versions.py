@@ -92,6 +92,12 @@ RAY_LLM_IMAGE = Image("rayproject/ray-llm", f"{RAY_VERSION}-py312-cu130")
 # The NVIDIA driver branch the image's CUDA needs (CUDA 13.0 -> R580).
 RAY_LLM_MIN_DRIVER_BRANCH = 580
 
+# GCS fault-tolerance Redis for dev (staging/prod use ElastiCache). 7.2 is the last BSD-licensed
+# line; tag read from docker-library/official-images `library/redis` at commit 37079fb3
+# (2026-08-21). No digest: none could be read offline; pin one with `docker buildx imagetools
+# inspect redis:7.2.16-alpine` before relying on it beyond dev.
+REDIS_IMAGE = Image("docker.io/library/redis", "7.2.16-alpine")
+
 ALL_CHARTS: tuple[Chart, ...] = (
     KARPENTER_CRD_CHART,
     KARPENTER_CHART,
@@ -108,4 +114,5 @@ ALL_IMAGES: tuple[Image, ...] = (
     AWS_LB_CONTROLLER_IMAGE,
     KUBERAY_OPERATOR_IMAGE,
     RAY_LLM_IMAGE,
+    REDIS_IMAGE,
 )

@@ -9,6 +9,7 @@ component), so that nothing else does.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -71,6 +72,10 @@ class PlatformMocks(pulumi.runtime.Mocks):
             state.update(self._eks_cluster_outputs(args))
         if args.typ == "aws:eks/cluster:Cluster":
             state.update(_eks_cluster_state(args.name))
+        if args.typ == "aws:elasticache/replicationGroup:ReplicationGroup":
+            state.setdefault("primaryEndpointAddress", placeholder(args.name, "primary-endpoint"))
+        if args.typ == "random:index/randomPassword:RandomPassword":
+            state.setdefault("result", placeholder(args.name, "generated"))  # a secret output
         return rid, state
 
     def _eks_cluster_outputs(self, args: MockResourceArgs) -> dict[str, Any]:
@@ -195,6 +200,9 @@ def plain(value: Any) -> Any:
         return [plain(v) for v in value]
     if isinstance(value, pulumi.Resource):
         return _sync_await(value.urn.future())
+    if isinstance(value, pulumi.FileAsset):
+        # The file's name, not its absolute path: renders of two checkouts stay identical.
+        return f"FileAsset({Path(value.path).name})"
     if isinstance(value, pulumi.Asset | pulumi.Archive):
         return repr(value)
     if value == rpc.UNKNOWN:

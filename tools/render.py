@@ -245,6 +245,7 @@ def summarize(rendered: Rendered, serving_models: list[str] | None = None) -> di
         "modelsServed": serving_models or [],
         "monitoring": monitoring_summary(rendered),
         "rayServices": [rayservice_summary.summary(o) for o in services],
+        "codeVersions": code_versions(rendered),
         "note": "offline render: cloud-assigned values are placeholders like <name-id>",
     }
 
@@ -317,6 +318,30 @@ def _cluster_summary(rendered: Rendered) -> dict[str, Any]:
     }
 
 
+_BUNDLE = re.compile(r"serve_app-([0-9a-f]{64})\.zip$")
+
+
+def code_versions(rendered: Rendered) -> list[dict[str, str]]:
+    """Which serve_app bundle each Serve application of each RayService runs: the
+    `runtime_env.working_dir` of its serveConfigV2 entry (content-addressed: the hash is the
+    version), or `image` when the application runs the code baked into the image."""
+    out = []
+    for obj in rendered.custom_resources():
+        if obj.get("kind") != "RayService":
+            continue
+        serve = yaml.safe_load(obj["spec"].get("serveConfigV2") or "{}") or {}
+        for app in serve.get("applications", []):
+            working_dir = (app.get("runtime_env") or {}).get("working_dir", "")
+            found = _BUNDLE.search(working_dir)
+            out.append({
+                "rayService": obj["metadata"]["name"],
+                "application": app.get("name", ""),
+                "codeVersion": found.group(1)[:12] if found else "image",
+                "workingDir": working_dir,
+            })
+    return out
+
+
 def summary_markdown(s: dict[str, Any]) -> str:
     lines = [f"# Offline render of stack `{s['stack']}`", "", s["note"], "",
              f"## Resources by type ({s['resources']})", "", "| type | count |", "|---|---|"]
@@ -346,6 +371,10 @@ def summary_markdown(s: dict[str, Any]) -> str:
     lines += [f"- `{a}`" for a in mon["alerts"]]
     for rs in s.get("rayServices", []):
         lines += rayservice_summary.markdown(rs)
+    lines += ["", "## Code version per application", "",
+              "| RayService | application | code version | working_dir |", "|---|---|---|---|"]
+    lines += [f"| {c['rayService']} | {c['application']} | `{c['codeVersion']}` "
+              f"| {c['workingDir'] or '-'} |" for c in s.get("codeVersions", [])]
     return "\n".join(lines) + "\n"
 
 

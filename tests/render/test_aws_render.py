@@ -71,7 +71,7 @@ def test_prod_gpu_capacity_on_demand_dev_spot_allowed(rendered: Render) -> None:
 def test_prod_cluster_protected_dev_not(rendered: Render) -> None:
     prod = one(rendered("prod"), EKS)
     assert prod.protect and prod.inputs["deletionProtection"] is True
-    assert one(rendered("prod"), "aws:kms/key:Key").protect
+    assert rendered("prod").named("aws:kms/key:Key", "cluster-secrets").protect
     dev = one(rendered("dev"), EKS)
     assert not dev.protect and dev.inputs["deletionProtection"] is False
 
@@ -163,7 +163,8 @@ def test_karpenter_wiring(stack: str, rendered: Render) -> None:
     assert len(patterns) == len(r.of_type("aws:cloudwatch/eventTarget:EventTarget")) == 4
     access = one(r, "aws:eks/accessEntry:AccessEntry").inputs
     assert access["type"] == "EC2_LINUX"
-    pia = one(r, "aws:eks/podIdentityAssociation:PodIdentityAssociation").inputs
+    pia = r.named("aws:eks/podIdentityAssociation:PodIdentityAssociation",
+                  "karpenter-controller").inputs
     assert (pia["namespace"], pia["serviceAccount"]) == ("kube-system", "karpenter")
     private = [s.inputs for s in r.of_type("aws:ec2/subnet:Subnet") if "-private-" in s.name]
     assert private and all(
@@ -221,6 +222,9 @@ def test_every_policy_document_is_one_the_parliament_tests_cover(
     expected = {
         ("aws:iam/rolePolicy:RolePolicy", "karpenter-controller"),
         ("aws:sqs/queuePolicy:QueuePolicy", "karpenter-interruptions"),
+        # parliament-checked in tests/unit/infra/test_model_store.py
+        ("aws:iam/rolePolicy:RolePolicy", "model-store-reader"),
+        ("aws:s3/bucketPolicy:BucketPolicy", "model-store-tls-only"),
     }
     if stack != "dev":  # flow logs are off in the dev profile only
         expected.add(("aws:iam/rolePolicy:RolePolicy", "network-flow-logs"))

@@ -10,16 +10,20 @@ import pytest
 
 from infra.cluster import Cluster
 from infra.component import declared_outputs
+from infra.gcs_store import GcsRedis
 from infra.gpu import GpuEnablement
 from infra.karpenter import Karpenter
 from infra.kuberay import KubeRay
+from infra.model_store import ModelStore
 from infra.monitoring import Monitoring
 from infra.network import Network
 from infra.rayservice import RayService
 from tools.render import STACKS, Rendered
 
-COMPONENTS = [Network, Cluster, Karpenter, GpuEnablement, Monitoring]
-COMPONENTS = [Network, Cluster, Karpenter, GpuEnablement, KubeRay, RayService]
+COMPONENTS = [
+    Network, Cluster, Karpenter, GpuEnablement, Monitoring, KubeRay, RayService, ModelStore,
+    GcsRedis,
+]
 # Type tokens that were renamed, new -> old: each must carry an alias to the old one.
 RENAMED = {"llm-platform:k8s:GpuEnablement": "llm-platform:aws:GpuEnablement"}
 

@@ -152,7 +152,7 @@ def test_secrets_never_reach_plain_inputs() -> None:
 
 def test_grafana_password_is_drawn_once_when_the_stack_sets_none(rendered: Render) -> None:
     r = rendered("dev")
-    [pw] = r.of_type("random:index/randomPassword:RandomPassword")
+    pw = r.named("random:index/randomPassword:RandomPassword", "monitoring-grafana-admin")
     assert pw.inputs["length"] >= 24
     secret = next(x for x in monitoring_objects(r, "Secret")
                   if x.inputs["metadata"]["name"] == monitoring.GRAFANA_ADMIN_SECRET)
