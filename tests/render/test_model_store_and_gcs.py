@@ -162,3 +162,35 @@ def test_no_secret_value_appears_in_the_render() -> None:
     secrets = [o for o in r.kubernetes_objects() if o["kind"] == "Secret"]
     assert {s["metadata"]["name"] for s in secrets} >= {"hf-token", "gcs-redis"}
     assert all(s["stringData"] == "[secret]" for s in secrets)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_rayservice_uses_the_store_identity_code_and_gcs_redis(
+    stack: str, rendered: Render
+) -> None:
+    import yaml
+
+    r = rendered(stack)
+    rs = one(r, "kubernetes:ray.io/v1:RayService")
+    spec = rs.inputs["spec"]
+    cluster = spec["rayClusterConfig"]
+    pods = [cluster["headGroupSpec"]["template"]["spec"]] + [
+        g["template"]["spec"] for g in cluster["workerGroupSpecs"]]
+    for pod in pods:
+        assert pod["serviceAccountName"] == "ray-serving"
+        env = {e["name"]: e for e in pod["containers"][0]["env"]}
+        assert env["AWS_REGION"]["value"] == REGION
+    bundle = code_bundle.build()
+    uri = f"s3://llm-platform-{stack}-models-{ACCOUNT}/code/serve_app-{bundle.sha256}.zip"
+    for app in yaml.safe_load(spec["serveConfigV2"])["applications"]:
+        assert app["runtime_env"]["working_dir"] == uri
+    gcs = cluster["gcsFaultToleranceOptions"]
+    assert gcs["redisPassword"]["valueFrom"]["secretKeyRef"]["name"] == "gcs-redis"
+    scheme = "redis://gcs-redis.serving.svc" if stack == "dev" else "rediss://<gcs-redis-primary"
+    assert gcs["redisAddress"].startswith(scheme)
+    # The pods' ServiceAccount and Secrets exist before the RayService, in its namespace.
+    ns = r.named("kubernetes:core/v1:Namespace", "serving-ns")
+    for res in children(r, (STORE_COMPONENT, *GCS_COMPONENTS)):
+        if res.type.startswith("kubernetes:"):
+            assert res.urn in rs.depends_on, res.name
+            assert ns.urn in res.depends_on, res.name

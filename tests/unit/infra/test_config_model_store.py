@@ -12,6 +12,10 @@ from infra.config import ConfigError, own_keys, validate, with_profile
 from tools.render import stack_config
 
 STORE = "llm-platform-prod-models-123456789012"
+# An S3 source has no catalogued architecture: state it (Llama-3.1-8B's config.json) so that
+# the capacity check passes and only the model-store checks speak.
+LLAMA_8B_FACTS = {"parametersBillions": 8.03, "numLayers": 32, "numAttentionHeads": 32,
+                  "numKvHeads": 8, "headDim": 128, "contextLength": 131072}
 
 
 def values_of(stack: str) -> tuple[dict[str, Any], set[str]]:
@@ -30,6 +34,7 @@ def with_source(stack: str, source: str, **store: Any) -> dict[str, Any]:
     values, _ = values_of(stack)
     values = copy.deepcopy(values)
     values["serving"]["models"][0]["source"] = source
+    values["serving"]["models"][0]["facts"] = LLAMA_8B_FACTS
     values["modelStore"] = {**values.get("modelStore", {}), **store}
     return values
 
