@@ -145,4 +145,20 @@ def test_a_selector_no_node_offers_is_reported() -> None:
     release = _res("kubernetes:helm.sh/v3:Release", "r", deps=(ng.urn,), name="r",
                    values={"nodeSelector": {"role": "system"}})  # no toleration
     problems = node_order_problems(Rendered("t", [ng, release]))
-    assert len(problems) == 1 and "matches no node group or NodePool" in problems[0]
+    assert len(problems) == 1 and "match no node group or NodePool" in problems[0]
+
+
+def test_required_node_affinity_narrows_the_nodes() -> None:
+    gpu = _res(NODEPOOL, "gpu", spec={"template": {
+        "metadata": {"labels": {"pool": "gpu"}},
+        "spec": {"requirements": [{"key": "zone", "operator": "In", "values": ["a", "b"]}]}}})
+    cpu = _res(NODEPOOL, "cpu", spec={"template": {
+        "metadata": {"labels": {"pool": "cpu"}}, "spec": {}}})
+    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "pool", "operator": "In", "values": ["gpu"]},
+            {"key": "zone", "operator": "In", "values": ["b"]}]}]}}}
+    pod = _res("kubernetes:core/v1:Pod", "p", deps=(cpu.urn,),
+               spec={"containers": [], "affinity": affinity})
+    problems = node_order_problems(Rendered("t", [gpu, cpu, pod]))
+    assert len(problems) == 1 and "gpu (kubernetes:karpenter.sh/v1:NodePool)" in problems[0]

@@ -7,19 +7,20 @@ RayService, load balancers, ...):
    `clusterName`, or any `aws:eks/*` resource), every Kubernetes object, Helm release and
    Kubernetes provider waits for the EKS cluster. The mocks accept a plain-string cluster name
    at any time; EKS rejects it until the cluster exists.
-2. Nodes before what needs them. Every pod spec (a Kubernetes object's `containers` holder, or
-   a Helm values block with a `nodeSelector`) is matched, by its nodeSelector and tolerations,
-   against the nodes the program provides: managed node groups (their `labels` and `taints`)
-   and Karpenter NodePools (template labels, `In` requirements, taints). It must select at
-   least one, and wait for at least one it selects. A Helm release with no `nodeSelector` at
-   all must be listed in `NO_POD_PLACEMENT` with the reason.
+2. Nodes before what needs them. Every pod spec (a Kubernetes object's `containers` holder, a
+   Helm values block with a `nodeSelector`, an EKS add-on's `configurationValues` block with
+   one) is matched, by its nodeSelector, required node affinity and tolerations, against the
+   nodes the program provides: managed node groups (their `labels` and `taints`) and Karpenter
+   NodePools (template labels, `In` requirements, taints). It must select at least one, and
+   wait for at least one it selects. A Helm release with no `nodeSelector` at all must be
+   listed in `NO_POD_PLACEMENT` with the reason.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tools.graph import Graph, label
@@ -158,10 +159,23 @@ def tolerates(tolerations: list[dict[str, Any]], taint: tuple[str, str | None, s
 
 
 def eligible(sources: list[NodeSource], selector: dict[str, str],
-             tolerations: list[dict[str, Any]]) -> list[NodeSource]:
+             tolerations: list[dict[str, Any]],
+             terms: list[list[dict[str, Any]]] | None = None) -> list[NodeSource]:
+    """Sources whose nodes the pod may land on: nodeSelector, required node affinity (any
+    term; within a term every `In`/`Exists` expression; other operators are not narrowed on)
+    and taints."""
+    def meets(s: NodeSource, expr: dict[str, Any]) -> bool:
+        key, op = expr.get("key", ""), expr.get("operator")
+        if op == "In":
+            return any(s.offers(key, str(v)) for v in expr.get("values") or [])
+        if op == "Exists":
+            return key in s.labels or key in s.allowed or key in WELL_KNOWN
+        return True
+
     return [
         s for s in sources
         if all(s.offers(k, str(v)) for k, v in selector.items())
+        and (not terms or any(all(meets(s, e) for e in t) for t in terms))
         and all(tolerates(tolerations, t) for t in s.taints)
     ]
 
@@ -171,6 +185,8 @@ class Placement:
     where: str  # a path inside the object, for messages
     selector: dict[str, str]
     tolerations: list[dict[str, Any]]
+    # requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[].matchExpressions
+    affinity_terms: list[list[dict[str, Any]]] = field(default_factory=list)
 
 
 def placements(r: Resource) -> Iterator[Placement]:
@@ -188,8 +204,12 @@ def placements(r: Resource) -> Iterator[Placement]:
 def _walk(value: Any, path: str, holder: str) -> Iterator[Placement]:
     if isinstance(value, dict):
         if holder in value:
+            required = (((value.get("affinity") or {}).get("nodeAffinity") or {})
+                        .get("requiredDuringSchedulingIgnoredDuringExecution") or {})
+            terms = [list(t.get("matchExpressions") or [])
+                     for t in required.get("nodeSelectorTerms") or []]
             yield Placement(path or ".", dict(value.get("nodeSelector") or {}),
-                            list(value.get("tolerations") or []))
+                            list(value.get("tolerations") or []), terms)
         for k, v in value.items():
             yield from _walk(v, f"{path}.{k}", holder)
     elif isinstance(value, list):
@@ -217,11 +237,12 @@ def node_order_problems(rendered: Rendered) -> list[str]:
             continue
         waits = graph.waits_for(urn)
         for p in found:
-            ok = eligible(sources, p.selector, p.tolerations)
+            ok = eligible(sources, p.selector, p.tolerations, p.affinity_terms)
             if not ok:
                 problems.append(
-                    f"{label(urn)} at {p.where}: nodeSelector {p.selector} with tolerations "
-                    f"{p.tolerations} matches no node group or NodePool this stack creates "
+                    f"{label(urn)} at {p.where}: nodeSelector {p.selector}, node affinity "
+                    f"{p.affinity_terms} and tolerations {p.tolerations} match no node group "
+                    f"or NodePool this stack creates "
                     f"(sources: {', '.join(label(s.urn) for s in sources)})."
                 )
             elif not any(s.urn in waits for s in ok):
