@@ -56,11 +56,13 @@ def containers(obj: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def declared(group: dict[str, Any]) -> dict[str, float]:
-    """A group's custom Ray resources, parsed the way Ray's KubeRay autoscaler parses them
-    (ray/autoscaler/_private/kuberay/autoscaling_config.py: strip a character each side,
-    drop backslashes, json)."""
-    raw = group["rayStartParams"]["resources"]
-    return json.loads(raw[1:-1].replace("\\", ""))
+    """A group's custom Ray resources, parsed by Ray's own KubeRay autoscaler code (what decides
+    which group to start for a resource demand)."""
+    from ray.autoscaler._private.kuberay.autoscaling_config import _get_custom_resources
+
+    return _get_custom_resources(
+        group.get("resources", {}), group["rayStartParams"], group["groupName"]
+    )
 
 
 # ------------------------------------------------------------------------- schema validity
