@@ -259,6 +259,11 @@ def ray_cluster_config(cfg: StackConfig, extras: RayPodExtras | None = None) -> 
     extras = extras or RayPodExtras()
     out: dict[str, Any] = {
         "rayVersion": versions.RAY_VERSION,
+        # Ray token auth (Ray >= 2.52): without it anyone who reaches the dashboard or GCS can run
+        # code on the cluster. KubeRay 1.7 creates the token Secret, sets it on every Ray
+        # container and sends it with its own dashboard calls (serveConfigV2 updates). Serve's
+        # HTTP traffic is not gated by it (the API keys are).
+        "authOptions": {"mode": "token"},
         "enableInTreeAutoscaling": True,
         "autoscalerOptions": {
             "version": "v2",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import secrets
 import sys
 import time
 from typing import Any
@@ -77,11 +78,13 @@ def container_env(obj: dict[str, Any]) -> dict[str, str]:
     return {e["name"]: e["value"] for e in head.get("env", []) if "value" in e}
 
 
-def wait_running(dashboard: str, names: list[str], timeout: float, log: Any) -> None:
+def wait_running(
+    api: str, headers: dict[str, str], names: list[str], timeout: float, log: Any
+) -> None:
     deadline = time.monotonic() + timeout
     status: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        apps = httpx.get(f"{dashboard}/api/serve/applications/", timeout=10).json()
+        apps = httpx.get(api, headers=headers, timeout=10).json()
         status = {n: apps.get("applications", {}).get(n, {}) for n in names}
         if any(s.get("status") == "DEPLOY_FAILED" for s in status.values()):
             pytest.fail(f"deploy failed: {json.dumps(status)[:3000]}\n{tail(log)}")
@@ -104,11 +107,19 @@ def test_dev_stacks_serve_config_v2_serves_chat_on_a_local_ray() -> None:
     # The placement of the ingress is not overridden: this Ray declares what the CPU group does.
     assert doc["applications"][0]["deployments"] == rendered["applications"][0]["deployments"]
 
+    # Ray token auth, as KubeRay sets it up for `authOptions.mode: token`: RAY_AUTH_MODE and
+    # RAY_AUTH_TOKEN on the Ray processes, `x-ray-authorization` on its dashboard calls.
+    assert obj["spec"]["rayClusterConfig"]["authOptions"] == {"mode": "token"}
+    token = secrets.token_hex(32)
+    ray_auth = {"x-ray-authorization": f"Bearer {token}"}
+
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log = LOG_DIR / "rayservice-config.log"
     env = dict(
         os.environ,
         **container_env(obj),
+        RAY_AUTH_MODE="token",
+        RAY_AUTH_TOKEN=token,
         PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p),
         LLM_PLATFORM_API_KEYS=f"admin:{KEY_ADMIN}",
         DASHBOARD_PORT=str(dashboard_port),
@@ -118,10 +129,13 @@ def test_dev_stacks_serve_config_v2_serves_chat_on_a_local_ray() -> None:
     dashboard = f"http://127.0.0.1:{dashboard_port}"
     cmd = [sys.executable, "-m", "tests.support.local_ray"]
     with ServerProcess(cmd, env=env, log=log, own_session=True) as head:
-        head.wait_ready(f"{dashboard}/api/serve/applications/", timeout=300, ready_line="READY")
-        put = httpx.put(f"{dashboard}/api/serve/applications/", json=doc, timeout=120)
+        api = f"{dashboard}/api/serve/applications/"
+        head.wait_ready(api, timeout=300, ready_line="READY", headers=ray_auth)
+        assert httpx.get(api, timeout=10).status_code == 401  # the token is enforced
+        put = httpx.put(api, json=doc, headers=ray_auth, timeout=120)
         assert put.status_code == 200, put.text
-        wait_running(dashboard, [a["name"] for a in doc["applications"]], STARTUP_TIMEOUT_S, log)
+        names = [a["name"] for a in doc["applications"]]
+        wait_running(api, ray_auth, names, STARTUP_TIMEOUT_S, log)
 
         client = OpenAI(base_url=f"http://127.0.0.1:{serve_port}/v1", api_key=KEY_ADMIN)
         serving = rendered["applications"][0]["args"]

@@ -197,6 +197,7 @@ def test_image_ray_version_autoscaler_and_no_deprecated_fields(stack: str) -> No
     assert cluster["rayVersion"] == versions.RAY_VERSION
     assert versions.RAY_LLM_IMAGE.tag.startswith(versions.RAY_VERSION + "-py312")
     assert {c["image"] for c in containers(obj)} == {versions.RAY_LLM_IMAGE.ref}
+    assert cluster["authOptions"] == {"mode": "token"}  # KubeRay 1.7 holds and sends the token
     assert cluster["enableInTreeAutoscaling"] is True
     auto = cluster["autoscalerOptions"]
     assert auto["version"] == "v2"
