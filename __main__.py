@@ -1,8 +1,9 @@
 """llm-platform: an LLM inference platform on EKS, one stack per environment.
 
 AWS (`llm-platform:aws:*`):        config -> Network -> Cluster -> Karpenter (GPU pools)
-Kubernetes (`llm-platform:k8s:*`): GpuEnablement, KubeRay, observability -> RayService
-(the README's diagram; observability is being added).
+Kubernetes (`llm-platform:k8s:*`): GpuEnablement, KubeRay, observability -> RayService, with
+what its pods use made first (model store, GCS Redis, API keys Secret, NetworkPolicies) and the
+optional ALB (Exposure) in front (the README's diagram).
 
 Each component takes keyword arguments only: the part of the config it needs, the components it
 builds on, and `ctx` (stack name, cluster name, tags). Where new code goes: docs/architecture.md.
@@ -13,8 +14,10 @@ import pulumi
 from dashboards import build as dashboard_builder
 from dashboards import rules as alert_rules
 from infra import config
+from infra.api_keys import ApiKeys, pod_extras, with_keys_file
 from infra.cluster import Cluster
 from infra.context import StackContext
+from infra.exposure import Exposure
 from infra.gcs_store import GcsRedis
 from infra.gpu import GpuEnablement
 from infra.karpenter import Karpenter
@@ -22,6 +25,7 @@ from infra.kuberay import KubeRay
 from infra.model_store import ModelStore
 from infra.monitoring import Monitoring
 from infra.network import Network
+from infra.network_policy import RayNetworkPolicies, vpc_ranges
 from infra.rayservice import NAMESPACE as SERVING_NAMESPACE
 from infra.rayservice import RayPodExtras, RayService, serving_namespace
 
@@ -67,11 +71,28 @@ gcs_redis = GcsRedis(
     "gcs", cfg=cfg.gcs_fault_tolerance, auth_token=cfg.redis_auth_token, cluster=cluster,
     network=network, namespace=SERVING_NAMESPACE, after=[serving_ns], ctx=ctx,
 )
+# The API keys Secret and the Ray pods' NetworkPolicies, also in force before the first pod.
+api_keys = ApiKeys(
+    "api-keys", keys=cfg.api_keys or {}, namespace=SERVING_NAMESPACE, after=[serving_ns],
+    provider=cluster.provider,
+)
+ray_policies = RayNetworkPolicies(
+    "ray-network", namespace=SERVING_NAMESPACE, after=[serving_ns], provider=cluster.provider,
+    operator_namespace=kuberay.namespace, prometheus_namespace=monitoring.namespace,
+    vpc_cidrs=vpc_ranges(cfg.network),
+)
 serving = RayService(
-    "serving", cfg=cfg, provider=cluster.provider, operator=kuberay.release,
+    "serving", cfg=with_keys_file(cfg), provider=cluster.provider, operator=kuberay.release,
     namespace=serving_ns,
-    extras=RayPodExtras.merge(model_store.pod_extras(), gcs_redis.pod_extras()),
-    after=[*karpenter.node_pools.values(), *gpu.releases.values(), model_store, gcs_redis],
+    extras=RayPodExtras.merge(model_store.pod_extras(), gcs_redis.pod_extras(), pod_extras()),
+    after=[*karpenter.node_pools.values(), *gpu.releases.values(), model_store, gcs_redis,
+           api_keys.secret, *ray_policies.policies],
+)
+# Optional ALB (AWS Load Balancer Controller) to KubeRay's serve Service.
+edge = Exposure(
+    "edge", alb=cfg.exposure.alb, serving=cfg.serving, cluster=cluster,
+    namespace=serving.namespace, service=serving.serve_service, vpc_id=network.vpc_id,
+    vpc_cidrs=vpc_ranges(cfg.network), ctx=ctx, depends_on=[serving.resource],
 )
 
 # ---------------------------------------------------------------------------- outputs

@@ -11,7 +11,7 @@ The volume mounts the whole Secret as a directory: a `subPath` mount would never
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
@@ -19,6 +19,8 @@ import pulumi_kubernetes as k8s
 from pydantic import SecretStr
 
 from infra.component import register_declared_outputs
+from infra.config import StackConfig
+from infra.rayservice import RayPodExtras
 from serve_app.config import ServingConfig
 
 SECRET_NAME = "llm-platform-api-keys"
@@ -48,10 +50,22 @@ def serving_with_keys_file(serving: ServingConfig) -> ServingConfig:
     return serving.model_copy(update={"auth": auth})
 
 
-class ApiKeys(pulumi.ComponentResource):
-    """The keys Secret. Outputs: `secret_name`; `volume()` / `volume_mount()` for the Ray pods."""
+def with_keys_file(cfg: StackConfig) -> StackConfig:
+    """The stack config the RayService is built from: its serving part reads the mounted file."""
+    return cfg.model_copy(update={"serving": serving_with_keys_file(cfg.serving)})
 
-    secret_name: str
+
+def pod_extras() -> RayPodExtras:
+    """The keys volume and its mount, for every Ray pod. Constant: rotating keys never changes
+    the pod spec (no new Ray cluster, no restart)."""
+    return RayPodExtras(volumes=[volume()], volume_mounts=[volume_mount()])
+
+
+class ApiKeys(pulumi.ComponentResource):
+    """The keys Secret, always there (empty without keys) so that the mount never changes.
+    `pod_extras()` is what the Ray pods need to read it; `after`: the namespace."""
+
+    secret: k8s.core.v1.Secret
 
     def __init__(
         self,
@@ -59,22 +73,21 @@ class ApiKeys(pulumi.ComponentResource):
         *,
         keys: Mapping[str, SecretStr],
         namespace: str,
+        after: Sequence[pulumi.Resource],
         provider: k8s.Provider,
-        depends_on: list[pulumi.Resource] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("llm-platform:k8s:ApiKeys", name, None, opts)
-        k8s.core.v1.Secret(
+        self.secret = k8s.core.v1.Secret(
             f"{name}-secret",
             metadata={"name": SECRET_NAME, "namespace": namespace,
                       "labels": {"app.kubernetes.io/part-of": "llm-platform"}},
             type="Opaque",
             string_data={FILE_NAME: pulumi.Output.secret(keys_file_text(keys))},
             opts=pulumi.ResourceOptions(
-                parent=self, provider=provider, depends_on=depends_on or [],
+                parent=self, provider=provider, depends_on=list(after),
                 # Never logged or shown in a diff.
                 additional_secret_outputs=["stringData", "data"],
             ),
         )
-        self.secret_name = SECRET_NAME
         register_declared_outputs(self)

@@ -28,6 +28,7 @@ vpc-cni add-on configuration, owned by infra/cluster.py).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from ipaddress import IPv4Network
 from typing import Any
 
@@ -35,6 +36,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.component import register_declared_outputs
+from infra.config import NetworkConfig
 from infra.exposure import INTERNAL_RAY_PORTS, SERVE_PORT
 
 RAY_POD = {"ray.io/is-ray-node": "yes"}
@@ -44,6 +46,11 @@ DNS_POD = {"k8s-app": "kube-dns"}
 POD_IDENTITY_AGENT = "169.254.170.23/32"
 REDIS_PORT = 6379
 NS_LABEL = "kubernetes.io/metadata.name"  # set on every namespace by the API server
+
+
+def vpc_ranges(network: NetworkConfig) -> list[IPv4Network]:
+    """Every address in the VPC: its primary range and the pods' secondary range, if any."""
+    return [network.vpc_cidr, *([network.pod_cidr] if network.pod_cidr else [])]
 
 
 def _in_namespace(namespace: str, pods: dict[str, str] | None = None) -> dict[str, Any]:
@@ -118,7 +125,7 @@ def ray_network_policies(
 class RayNetworkPolicies(pulumi.ComponentResource):
     """The Ray pods' NetworkPolicies. Output: `names`."""
 
-    names: list[str]
+    policies: list[k8s.networking.v1.NetworkPolicy]
 
     def __init__(
         self,
@@ -126,24 +133,23 @@ class RayNetworkPolicies(pulumi.ComponentResource):
         *,
         provider: k8s.Provider,
         namespace: str,
+        after: Sequence[pulumi.Resource],
         operator_namespace: str,
         prometheus_namespace: str,
         vpc_cidrs: list[IPv4Network],
-        depends_on: list[pulumi.Resource] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """`after`: the namespace. Pass `policies` to the RayService's `after`: they are in force
+        before the first Ray pod starts and until the last one is gone."""
         super().__init__("llm-platform:k8s:RayNetworkPolicies", name, None, opts)
-        k8s_opts = pulumi.ResourceOptions(
-            parent=self, provider=provider, depends_on=depends_on or []
-        )
-        self.names = []
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=list(after))
+        self.policies = []
         for obj in ray_network_policies(
             namespace=namespace, operator_namespace=operator_namespace,
             prometheus_namespace=prometheus_namespace, vpc_cidrs=vpc_cidrs,
         ):
-            policy_name = obj["metadata"]["name"]
-            k8s.networking.v1.NetworkPolicy(
-                f"{name}-{policy_name}", metadata=obj["metadata"], spec=obj["spec"], opts=k8s_opts
-            )
-            self.names.append(policy_name)
+            self.policies.append(k8s.networking.v1.NetworkPolicy(
+                f"{name}-{obj['metadata']['name']}", metadata=obj["metadata"], spec=obj["spec"],
+                opts=k8s_opts,
+            ))
         register_declared_outputs(self)

@@ -8,8 +8,10 @@ from collections.abc import Callable
 
 import pytest
 
+from infra.api_keys import ApiKeys
 from infra.cluster import Cluster
 from infra.component import declared_outputs
+from infra.exposure import Exposure
 from infra.gcs_store import GcsRedis
 from infra.gpu import GpuEnablement
 from infra.karpenter import Karpenter
@@ -17,12 +19,13 @@ from infra.kuberay import KubeRay
 from infra.model_store import ModelStore
 from infra.monitoring import Monitoring
 from infra.network import Network
+from infra.network_policy import RayNetworkPolicies
 from infra.rayservice import RayService
 from tools.render import STACKS, Rendered
 
 COMPONENTS = [
     Network, Cluster, Karpenter, GpuEnablement, Monitoring, KubeRay, RayService, ModelStore,
-    GcsRedis,
+    GcsRedis, ApiKeys, RayNetworkPolicies, Exposure,
 ]
 # Type tokens that were renamed, new -> old: each must carry an alias to the old one.
 RENAMED = {"llm-platform:k8s:GpuEnablement": "llm-platform:aws:GpuEnablement"}

@@ -10,6 +10,7 @@ from infra.api_keys import (
     MOUNT_DIR,
     SECRET_NAME,
     keys_file_text,
+    pod_extras,
     serving_with_keys_file,
     volume,
     volume_mount,
@@ -41,3 +42,9 @@ def test_ray_pods_read_the_mounted_file() -> None:
     assert out.auth.keys_file == KEYS_FILE
     assert out.auth.allowed_models == cfg.auth.allowed_models
     assert cfg.auth.keys_file is None  # the stack's config object is not changed
+
+
+def test_pod_extras_carry_only_the_constant_volume_and_mount() -> None:
+    extras = pod_extras()
+    assert extras.volumes == [volume()] and extras.volume_mounts == [volume_mount()]
+    assert not extras.env  # never a key in the pod's environment
