@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from ipaddress import IPv4Network
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,8 +25,8 @@ from infra.exposure import (
 from serve_app.app import fastapi_app
 from serve_app.config import ServingConfig
 from tests.support.k8s_schema import core_object_errors
+from tests.support.upstream import upstream_file
 
-UPSTREAM = Path(__file__).resolve().parents[3].parent / "shared" / "upstream"
 CHART = versions.AWS_LB_CONTROLLER_CHART
 CERT = "arn:aws:acm:us-west-2:123456789012:certificate/0f1e2d3c-aaaa-bbbb-cccc-123456789abc"
 VPC = [IPv4Network("10.0.0.0/16"), IPv4Network("100.64.0.0/16")]
@@ -48,7 +47,7 @@ def build(cfg: AlbConfig, srv: ServingConfig | None = None) -> dict[str, Any]:
 
 
 def upstream(name: str) -> dict[str, Any]:
-    path = UPSTREAM / f"aws-load-balancer-controller-{CHART.version}_{name}"
+    path = upstream_file(CHART.chart, CHART.version, name)
     if not path.exists():
         pytest.fail(f"upstream file missing: {path} (../shared/upstream)")
     return yaml.safe_load(path.read_text())

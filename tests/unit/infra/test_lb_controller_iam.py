@@ -5,7 +5,6 @@ iam_policy.json), statement by statement and action by action."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,10 +12,10 @@ import pytest
 from infra import versions
 from infra.lb_controller_iam import DIFFERENCES, PARLIAMENT_EXCEPTIONS, controller_policy
 from tests.support.specs import parliament_problems
+from tests.support.upstream import upstream_file
 
-UPSTREAM = Path(__file__).resolve().parents[3].parent / "shared" / "upstream"
-REFERENCE = UPSTREAM / f"aws-load-balancer-controller-{versions.AWS_LB_CONTROLLER_CHART.version}" \
-    "_iam_policy.json"
+CHART = versions.AWS_LB_CONTROLLER_CHART
+REFERENCE = upstream_file(CHART.chart, CHART.version, "iam_policy.json")
 
 
 def _as_list(value: Any) -> list[Any]:
