@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from infra import versions
+from infra.api_keys import serving_with_keys_file
 from infra.config import own_keys, validate
 from serve_app.config import ServingConfig
 from tests.support.crds import validate_custom_resource
@@ -86,7 +87,8 @@ def test_rendered_serve_config_is_the_serving_configs(stack: str, rendered: Rend
     doc = yaml.safe_load(rs.inputs["spec"]["serveConfigV2"])
     (app,) = doc["applications"]
     assert app["import_path"] == "serve_app.app:build_app"
-    assert ServingConfig.model_validate(app["args"]) == cfg.serving
+    # The one addition: the gateway reads its keys from the mounted Secret (infra/api_keys.py).
+    assert ServingConfig.model_validate(app["args"]) == serving_with_keys_file(cfg.serving)
 
 
 def _stack_file(folder: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
