@@ -31,6 +31,7 @@ class LocalApp:
     base_url: str
     log: Path
     pid: int  # the serve_app.local process: every Ray process of this app descends from it
+    metrics_port: int | None = None  # Ray's Prometheus endpoint (LLM_PLATFORM_METRICS_PORT)
 
     def client(self, key: str | None = KEY_ADMIN, **kwargs):
         from openai import OpenAI
@@ -90,7 +91,8 @@ def running_app(env: dict[str, str], log: Path) -> Iterator[LocalApp]:
             )
         except ServerNotReadyError as exc:
             pytest.fail(str(exc), pytrace=False)
-        yield LocalApp(base, log, server.pid)
+        metrics = env.get("LLM_PLATFORM_METRICS_PORT")
+        yield LocalApp(base, log, server.pid, int(metrics) if metrics else None)
 
 
 @pytest.fixture(scope="session")
@@ -104,6 +106,7 @@ def local_app() -> Iterator[LocalApp]:
         PORT=str(port),
         LLM_PLATFORM_API_KEYS=f"admin:{KEY_ADMIN},other:{KEY_OTHER},limited:{KEY_LIMITED}",
         LLM_PLATFORM_SERVING_FILE=str(_serving_file(LOG_DIR / "serving.json")),
+        LLM_PLATFORM_METRICS_PORT=str(free_port()),  # scraped by test_observability.py
         PYTHONUNBUFFERED="1",
     )
     with running_app(env, log) as app:

@@ -119,3 +119,15 @@ def test_runbook_base_url_is_a_parameter():
 def test_a_ttft_slo_that_is_not_a_histogram_bucket_is_rejected_by_name():
     with pytest.raises(ValidationError, match=r"ttft_p95_slo_s[\s\S]*2\.0s is not a bucket"):
         AlertThresholds(ttft_p95_slo_s=2.0)
+
+
+def test_the_groups_validate_as_a_prometheusrule_against_the_upstream_crd():
+    from tests.support.crds import validate_custom_resource
+
+    obj = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {"name": "llm-platform", "namespace": "monitoring"},
+        "spec": {"groups": rule_groups()},
+    }
+    assert validate_custom_resource(obj) == []

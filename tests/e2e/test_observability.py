@@ -1,0 +1,181 @@
+"""Dashboards and alert rules against a real scrape of the local app.
+
+A real Prometheus (Debian's `prometheus` package, `make promtool`) scrapes the session app's Ray
+metrics endpoint (`LLM_PLATFORM_METRICS_PORT`: every Ray, Serve and vLLM metric) the way the
+Ray PodMonitor does on the cluster, including the `ray_io_cluster` label it copies from the pod
+label. After traffic through the `openai` client:
+- every Ray/Serve/vLLM metric named by any panel, template variable or alert is in the scrape;
+- every panel of the LLM-overview and engine-saturation dashboards returns data (no NaN) with
+  the template variables set as a user would;
+- every alert expression evaluates.
+The per-panel report of all five dashboards goes to build/e2e/dashboards-check.txt (`make
+dashboards-check` prints it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+
+import httpx
+import openai
+import pytest
+import yaml
+
+from dashboards import metrics as m
+from dashboards.build import all_specs
+from dashboards.inventory import used_metrics
+from dashboards.rules import alerts
+from tests.e2e.conftest import LOG_DIR, LocalApp
+from tools.dashboards_check import check, instant_query, report, substitute
+from tools.process import ServerNotReadyError, ServerProcess, free_port
+
+pytestmark = pytest.mark.e2e
+
+CLUSTER = "local"  # the PodMonitor's ray_io_cluster, here a static label of the scrape target
+MODELS = ("tiny-chat", "tiny-chat-v2")
+SCRAPE_INTERVAL_S = 2
+# What a user picks in Grafana: this cluster, both models (a multi-value regex), all the rest.
+VARIABLES = {"cluster": CLUSTER, "model": "(" + "|".join(MODELS) + ")"}
+MUST_HAVE_DATA = ("llm-overview.json", "llm-engine-saturation.json")
+REPORT = LOG_DIR / "dashboards-check.txt"
+
+
+@pytest.fixture(scope="module")
+def prometheus(local_app: LocalApp, tmp_path_factory) -> Iterator[str]:
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.fail("prometheus not found: run `make promtool` (Debian package `prometheus`)")
+    assert local_app.metrics_port, "the session app was started without a metrics port"
+    folder = tmp_path_factory.mktemp("prometheus")
+    config = {
+        "global": {"scrape_interval": f"{SCRAPE_INTERVAL_S}s",
+                   "evaluation_interval": f"{SCRAPE_INTERVAL_S}s"},
+        "scrape_configs": [{
+            "job_name": "ray",
+            "static_configs": [{
+                "targets": [f"127.0.0.1:{local_app.metrics_port}"],
+                "labels": {"ray_io_cluster": CLUSTER},
+            }],
+        }],
+    }
+    (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    cmd = [
+        binary,
+        f"--config.file={folder / 'prometheus.yml'}",
+        f"--storage.tsdb.path={folder / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
+    url = f"http://127.0.0.1:{port}"
+    with ServerProcess(cmd, env=dict(os.environ), log=LOG_DIR / "prometheus.log",
+                       own_session=True) as server:
+        try:
+            server.wait_ready(f"{url}/-/ready", timeout=60)
+        except ServerNotReadyError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        yield url
+
+
+def _wait_for(prom: str, expr: str, at_least: float, timeout: float = 120) -> float:
+    """Poll until the single-number `expr` reaches `at_least`; return its value."""
+    deadline = time.monotonic() + timeout
+    value = 0.0
+    while time.monotonic() < deadline:
+        result = instant_query(prom, expr)
+        value = float(result[0]["value"][1]) if result else 0.0
+        if value >= at_least:
+            return value
+        time.sleep(SCRAPE_INTERVAL_S)
+    pytest.fail(f"{expr} = {value} after {timeout:.0f}s, wanted >= {at_least}")
+
+
+@pytest.fixture(scope="module")
+def traffic(local_app: LocalApp, prometheus: str) -> dict[str, int]:
+    """Chat and streamed completions on both models, with a shared prompt prefix (prefix-cache
+    hits) and one request for an unknown model (a 404 in the HTTP counters)."""
+    client = local_app.client()
+    prefix = "You are a helpful assistant for the llm-platform end-to-end test. " * 4
+    sent = dict.fromkeys(MODELS, 0)
+    for model in MODELS:
+        for i in range(4):
+            client.chat.completions.create(
+                model=model, max_tokens=8,
+                messages=[{"role": "user", "content": f"{prefix} Question {i}?"}],
+            )
+            stream = client.completions.create(model=model, prompt=prefix + str(i),
+                                               max_tokens=16, stream=True)
+            for _ in stream:
+                pass
+            sent[model] += 2
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="no-such-model", max_tokens=4,
+                                       messages=[{"role": "user", "content": "hi"}])
+    for model in MODELS:  # Ray exports every few seconds; wait until Prometheus has it all
+        _wait_for(prometheus, f'sum(ray_vllm_request_success_total{{model_name="{model}", '
+                  f'ray_io_cluster="{CLUSTER}"}})', sent[model])
+    _wait_for(prometheus, f'sum(ray_serve_num_http_requests_total{{status_code="404", '
+              f'ray_io_cluster="{CLUSTER}"}})', 1)
+    return sent
+
+
+def _used_ray_metrics() -> dict[str, set[str]]:
+    """Ray/Serve/vLLM series name -> where it is used (panels, variables, alerts)."""
+    return {k: v for k, v in used_metrics().items() if m.source_of(k) is m.Source.RAY}
+
+
+def test_every_ray_serve_vllm_metric_used_is_scraped(prometheus, traffic):
+    r = httpx.get(f"{prometheus}/api/v1/label/__name__/values", timeout=30).json()
+    scraped = set(r["data"])
+    used = _used_ray_metrics()
+    assert len(used) >= 25, sorted(used)
+    missing = {k: sorted(v) for k, v in used.items() if k not in scraped}
+    assert missing == {}, f"not in the scrape of the local app: {missing}"
+
+
+def test_overview_and_engine_panels_return_data(prometheus, traffic):
+    specs = all_specs()
+    results = check(prometheus, specs, VARIABLES)
+    REPORT.write_text(report(results))
+    print("\n" + REPORT.read_text())
+    mine = [r for r in results if r.dashboard in MUST_HAVE_DATA]
+    assert len({(r.dashboard, r.panel) for r in mine}) >= 14
+    assert [r for r in mine if r.error] == []
+    assert [r.panel for r in mine if not r.has_data] == [], REPORT.read_text()
+    assert [r.panel for r in mine if r.nan] == [], "NaN/Inf in a panel"
+    assert all(r.error == "" for r in results), [r.error for r in results if r.error]
+
+
+def test_per_model_panels_split_by_model(prometheus, traffic):
+    """The model filter and `by(model_name)` really separate the two models."""
+    expr = substitute(str(next(
+        q.expr for p in all_specs()["llm-overview.json"].panels
+        if p.title == "Requests per second by model" for q in p.queries)), VARIABLES)
+    models = {s["metric"]["model_name"] for s in instant_query(prometheus, expr)}
+    assert models == set(MODELS)
+    one = substitute(expr.replace("$model", "tiny-chat"), {"cluster": CLUSTER})
+    assert {s["metric"]["model_name"] for s in instant_query(prometheus, one)} == {"tiny-chat"}
+
+
+def test_template_variables_offer_the_local_cluster_and_models(prometheus, traffic):
+    for spec in all_specs().values():
+        for var in spec.variables:
+            if m.source_of(str(var.query).split("{")[0]) is not m.Source.RAY:
+                continue
+            selector = substitute(str(var.query), VARIABLES)
+            r = httpx.get(f"{prometheus}/api/v1/series", params={"match[]": selector},
+                          timeout=30).json()
+            values = {s.get(var.label_name) for s in r["data"]}
+            wanted = {"cluster": {CLUSTER}, "model": set(MODELS)}.get(var.name, set())
+            assert wanted <= values, (spec.uid, var.name, values)
+            assert values - {None}, (spec.uid, var.name)
+
+
+def test_every_alert_expression_evaluates_on_the_scrape(prometheus, traffic):
+    for alert in alerts():
+        instant_query(prometheus, str(alert.expr))  # raises on a PromQL error
+    llm = instant_query(prometheus, 'count(ray_serve_deployment_replica_healthy'
+                                    '{deployment=~".*LLMServer:.*"})')
+    assert llm and float(llm[0]["value"][1]) >= len(MODELS), "LLM deployment regex matches none"
