@@ -228,8 +228,8 @@ def _serving(t: AlertThresholds) -> list[Alert]:
 
 def _rayservice(t: AlertThresholds) -> list[Alert]:
     restarts = sel(m.KSM_CONTAINER_RESTARTS, regex={"pod": t.head_pod_regex})
-    head_used = sel(m.RAY_NODE_MEM_USED, eq={"IsHeadNode": "true"})
-    head_total = sel(m.RAY_NODE_MEM_TOTAL, eq={"IsHeadNode": "true"})
+    head_used = sel(m.RAY_NODE_MEM_USED, eq={"RayNodeType": "head"})
+    head_total = sel(m.RAY_NODE_MEM_TOTAL, eq={"RayNodeType": "head"})
     return [
         _alert(
             "RayServiceNotReady",

@@ -80,8 +80,8 @@ def spec() -> DashboardSpec:
             unit="short",
         ),
     )
-    head_mem = ray(m.RAY_NODE_MEM_USED, eq={"IsHeadNode": "true"})
-    head_total = ray(m.RAY_NODE_MEM_TOTAL, eq={"IsHeadNode": "true"})
+    head_mem = ray(m.RAY_NODE_MEM_USED, eq={"RayNodeType": "head"})
+    head_total = ray(m.RAY_NODE_MEM_TOTAL, eq={"RayNodeType": "head"})
     head = (
         PanelSpec(
             "Head node memory",
@@ -94,7 +94,7 @@ def spec() -> DashboardSpec:
         PanelSpec(
             "Head node CPU",
             "CPU utilisation of the Ray head node (percent of its cores).",
-            (Query(max_by(ray(m.RAY_NODE_CPU, eq={"IsHeadNode": "true"}), CLUSTER),
+            (Query(max_by(ray(m.RAY_NODE_CPU, eq={"RayNodeType": "head"}), CLUSTER),
                    "{{ray_io_cluster}}"),),
             unit="percent",
         ),

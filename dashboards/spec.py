@@ -9,20 +9,26 @@ and a test ties the checked-in JSON to `render()`.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from grafana_foundation_sdk.builders import common as gcommon
-from grafana_foundation_sdk.builders import dashboard as gdash
-from grafana_foundation_sdk.builders import prometheus as gprom
-from grafana_foundation_sdk.builders import stat as gstat
-from grafana_foundation_sdk.builders import timeseries as gts
-from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.models import common as mcommon
-from grafana_foundation_sdk.models import dashboard as mdash
+# The SDK warns "Prefer using dashboardv2.Dashboard": v2 is the shape of Grafana's Kubernetes-
+# style dashboard API. Grafana's dashboard sidecar provisions files in the classic JSON model,
+# which is what we build, deliberately.
+warnings.filterwarnings("ignore", "Prefer using dashboardv2", DeprecationWarning)
 
-from dashboards.promql import Expr, metric_names
+from grafana_foundation_sdk.builders import common as gcommon  # noqa: E402
+from grafana_foundation_sdk.builders import dashboard as gdash  # noqa: E402
+from grafana_foundation_sdk.builders import prometheus as gprom  # noqa: E402
+from grafana_foundation_sdk.builders import stat as gstat  # noqa: E402
+from grafana_foundation_sdk.builders import timeseries as gts  # noqa: E402
+from grafana_foundation_sdk.cog.encoder import JSONEncoder  # noqa: E402
+from grafana_foundation_sdk.models import common as mcommon  # noqa: E402
+from grafana_foundation_sdk.models import dashboard as mdash  # noqa: E402
+
+from dashboards.promql import Expr, metric_names  # noqa: E402
 
 DATASOURCE = mcommon.DataSourceRef(type_val="prometheus", uid="${datasource}")
 ALL = ".*"  # value of "All" in the multi-value variables: matches any label value, or none
