@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dashboards import metrics as m
 from dashboards.filters import CLUSTER_VAR, MODEL, MODEL_VAR, vllm, vllm_filter
-from dashboards.promql import max_by, quantile, rate, ratio, sum_by
+from dashboards.promql import max_by, quantile, rate, ratio, sum_by, zero_if_absent
 from dashboards.spec import DashboardSpec, PanelSpec, Query
 
 REPLICA = "ReplicaId"  # vLLM-in-Serve label; equals the Serve `replica` label
@@ -32,8 +32,10 @@ def spec() -> DashboardSpec:
         ),
         PanelSpec(
             "Preemptions per second",
-            "Running requests evicted to free KV cache (they restart later).",
-            (Query(sum_by(rate(vllm(m.VLLM_PREEMPTIONS)), MODEL), f"{{{{{MODEL}}}}}"),),
+            "Running requests evicted to free KV cache (they restart later); 0 until the first "
+            "preemption (Ray exports the counter from its first increment).",
+            (Query(zero_if_absent(sum_by(rate(vllm(m.VLLM_PREEMPTIONS)), MODEL),
+                                  sum_by(vllm(m.VLLM_RUNNING), MODEL)), f"{{{{{MODEL}}}}}"),),
             unit="short",
         ),
         PanelSpec(

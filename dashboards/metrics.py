@@ -56,8 +56,10 @@ SERVE_REPLICA_STARTS = "ray_serve_deployment_replica_starts_total"
 SERVE_TARGET_REPLICAS = "ray_serve_autoscaling_target_replicas"
 
 # --- Ray core (node-level, per Ray node = per pod on Kubernetes)
-RAY_NODE_MEM_USED = "ray_node_mem_used"
-RAY_NODE_MEM_TOTAL = "ray_node_mem_total"
+# The container's memory (cgroup) and its limit: what an OOM kill compares. Ray 2.60 also has
+# ray_node_mem_* (host-wide outside a container) and ray_node_mem_*_host.
+RAY_NODE_MEM_USED = "ray_node_cgroup_mem_used"
+RAY_NODE_MEM_TOTAL = "ray_node_cgroup_mem_total"
 RAY_NODE_CPU = "ray_node_cpu_utilization"
 
 # --- NVIDIA DCGM exporter (labels: gpu, UUID, Hostname, modelName; pod labels if enabled)

@@ -95,6 +95,12 @@ def ratio(num_expr: Expr, den_expr: Expr) -> pb.BinaryExpr:
     return pb.div(top, pb.clamp_min(den_expr, EPSILON))
 
 
+def zero_if_absent(expr: Expr, like: Expr) -> pb.BinaryExpr:
+    """`expr or like * 0`: a counter Ray exports only after its first increment (preemptions,
+    errors) reads 0 for every label set of `like` (a series that always exists) until then."""
+    return pb.or_val(expr, pb.mul(like, pb.n(0)))
+
+
 def or_zero(expr: Expr) -> pb.BinaryExpr:
     """`expr or vector(0)`: only for results without labels (a single number)."""
     return pb.or_val(expr, pb.vect(0))
