@@ -152,13 +152,6 @@ class Alert:
         }
 
 
-def _alert(
-    name: str, expr: Expr, severity: str, for_: str, summary: str, description: str,
-    runbook: str, t: AlertThresholds,
-) -> Alert:
-    return Alert(name, expr, severity, for_, summary, description, runbook)
-
-
 def _serving(t: AlertThresholds) -> list[Alert]:
     llm = {"deployment": t.llm_deployment_regex}
     healthy = sel(m.SERVE_REPLICA_HEALTHY, regex=llm)
@@ -173,7 +166,7 @@ def _serving(t: AlertThresholds) -> list[Alert]:
     http_5xx = sel(m.SERVE_HTTP_REQUESTS, regex={"status_code": "5.."})
     by_app = ("ray_io_cluster", "application")
     return [
-        _alert(
+        Alert(
             "LLMTimeToFirstTokenAboveSLO",
             gt(quantile(0.95, m.VLLM_TTFT + "_bucket", by=["ray_io_cluster", "model_name"],
                         window=t.ttft_window), num(t.ttft_p95_slo_s)),
@@ -181,9 +174,9 @@ def _serving(t: AlertThresholds) -> list[Alert]:
             "{{ $labels.model_name }}: p95 time to first token above the SLO",
             f"p95 TTFT of {{{{ $labels.model_name }}}} is {{{{ $value | humanizeDuration }}}} "
             f"over {t.ttft_window} (SLO {t.ttft_p95_slo_s:g}s).",
-            "ttft-above-slo", t,
+            "ttft-above-slo",
         ),
-        _alert(
+        Alert(
             "LLMQueueBuildUp",
             gt(sum_by(sel(m.VLLM_WAITING), "ray_io_cluster", "model_name"),
                num(t.queue_waiting_requests)),
@@ -191,9 +184,9 @@ def _serving(t: AlertThresholds) -> list[Alert]:
             "{{ $labels.model_name }}: requests are queueing in the engines",
             f"{{{{ $value }}}} requests of {{{{ $labels.model_name }}}} wait for an engine slot "
             f"(bound {t.queue_waiting_requests:g}).",
-            "queue-build-up", t,
+            "queue-build-up",
         ),
-        _alert(
+        Alert(
             "LLMKVCacheSaturated",
             gt(max_by(sel(m.VLLM_KV_CACHE_USAGE), "ray_io_cluster", "model_name", "ReplicaId"),
                num(t.kv_cache_usage_ratio)),
@@ -201,9 +194,9 @@ def _serving(t: AlertThresholds) -> list[Alert]:
             "{{ $labels.model_name }}: KV cache of replica {{ $labels.ReplicaId }} is full",
             f"KV-cache usage is {{{{ $value | humanizePercentage }}}} "
             f"(bound {t.kv_cache_usage_ratio:.0%}); requests get preempted or wait.",
-            "kv-cache-saturated", t,
+            "kv-cache-saturated",
         ),
-        _alert(
+        Alert(
             "LLMHighErrorRatio",
             gt(ratio(sum_by(rate(http_5xx, t.error_window), *by_app),
                      sum_by(rate(http, t.error_window), *by_app)), num(t.error_ratio)),
@@ -212,16 +205,16 @@ def _serving(t: AlertThresholds) -> list[Alert]:
             f"{{{{ $value | humanizePercentage }}}} of HTTP requests to "
             f"{{{{ $labels.application }}}} answered 5xx over {t.error_window} "
             f"(bound {t.error_ratio:.0%}).",
-            "error-ratio", t,
+            "error-ratio",
         ),
-        _alert(
+        Alert(
             "LLMModelNoHealthyReplica",
             unless(seen_lately, healthy_now, on=["ray_io_cluster", "application", "deployment"]),
             "critical", t.no_replica_for,
             "{{ $labels.deployment }}: no healthy replica",
             "Serve deployment {{ $labels.deployment }} had replicas in the last hour and has no "
             "healthy one now: its model cannot answer.",
-            "model-without-healthy-replica", t,
+            "model-without-healthy-replica",
         ),
     ]
 
@@ -231,34 +224,34 @@ def _rayservice(t: AlertThresholds) -> list[Alert]:
     head_used = sel(m.RAY_NODE_MEM_USED, eq={"RayNodeType": "head"})
     head_total = sel(m.RAY_NODE_MEM_TOTAL, eq={"RayNodeType": "head"})
     return [
-        _alert(
+        Alert(
             "RayServiceNotReady",
             gte(sel(m.KUBERAY_SERVICE_READY, eq={"condition": "false"}), num(1)),
             "critical", t.rayservice_not_ready_for,
             "RayService {{ $labels.name }} is not ready",
             "KubeRay reports Ready=false for RayService {{ $labels.name }}: no Serve endpoint "
             "takes traffic.",
-            "rayservice-not-ready", t,
+            "rayservice-not-ready",
         ),
-        _alert(
+        Alert(
             "RayServiceUpgradeStuck",
             gte(sel(m.KUBERAY_SERVICE_UPGRADING, eq={"condition": "true"}), num(1)),
             "warning", t.rayservice_upgrade_for,
             "RayService {{ $labels.name }} has been upgrading for too long",
             f"UpgradeInProgress=true for more than {t.rayservice_upgrade_for}: the pending "
             "RayCluster does not become ready, and both clusters hold nodes.",
-            "rayservice-upgrade-stuck", t,
+            "rayservice-upgrade-stuck",
         ),
-        _alert(
+        Alert(
             "RayHeadPodRestarted",
             gt(sum_by(increase(restarts, "15m"), "namespace", "pod"), num(0)),
             "warning", "0m",
             "Ray head pod {{ $labels.pod }} restarted",
             "A container of the Ray head pod {{ $labels.namespace }}/{{ $labels.pod }} "
             "restarted in the last 15 minutes; Serve state is rebuilt from the RayService.",
-            "ray-head-restarted", t,
+            "ray-head-restarted",
         ),
-        _alert(
+        Alert(
             "RayHeadMemoryHigh",
             gt(div(max_by(head_used, "ray_io_cluster"), max_by(head_total, "ray_io_cluster")),
                num(t.head_memory_ratio)),
@@ -266,7 +259,7 @@ def _rayservice(t: AlertThresholds) -> list[Alert]:
             "Ray head of {{ $labels.ray_io_cluster }} is near its memory limit",
             f"Head node memory is at {{{{ $value | humanizePercentage }}}} of its limit "
             f"(bound {t.head_memory_ratio:.0%}); an OOM kill restarts the head.",
-            "ray-head-memory", t,
+            "ray-head-memory",
         ),
     ]
 
@@ -274,22 +267,22 @@ def _rayservice(t: AlertThresholds) -> list[Alert]:
 def _gpu(t: AlertThresholds) -> list[Alert]:
     gpu = ("Hostname", "gpu", "UUID")
     return [
-        _alert(
+        Alert(
             "GPUXidError",
             gt(max_by(func("max_over_time", sel(m.DCGM_XID).range("5m")), *gpu), num(0)),
             "warning", "0m",
             "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} reported XID {{ $value }}",
             "DCGM reports XID error {{ $value }}; 48, 63, 64, 74, 79, 92, 94, 95 mean the GPU "
             "needs the node drained.",
-            "gpu-xid-error", t,
+            "gpu-xid-error",
         ),
-        _alert(
+        Alert(
             "GPUTooHot",
             gt(max_by(sel(m.DCGM_GPU_TEMP), *gpu), num(t.gpu_temp_celsius)),
             "warning", t.gpu_temp_for,
             "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} is too hot",
             f"GPU temperature {{{{ $value }}}}°C (bound {t.gpu_temp_celsius:g}°C); it throttles.",
-            "gpu-too-hot", t,
+            "gpu-too-hot",
         ),
     ]
 
@@ -307,23 +300,23 @@ def _capacity(t: AlertThresholds) -> list[Alert]:
     )
     spot = sel(m.KARPENTER_INTERRUPTIONS, eq={"message_type": "spot_interrupted"})
     return [
-        _alert(
+        Alert(
             "GPUPoolAtLimitWithPendingPods",
             and_(at_limit, pending_gpu_pods, on=()),
             "warning", t.pending_for,
             "GPU pool {{ $labels.nodepool }} is at its limit while GPU pods pend",
             "Karpenter cannot add GPUs to {{ $labels.nodepool }} (usage >= limit) and pods "
             "requesting GPUs are unschedulable: replicas cannot scale out.",
-            "gpu-pool-at-limit", t,
+            "gpu-pool-at-limit",
         ),
-        _alert(
+        Alert(
             "SpotInterruptions",
             gte(sum_by(increase(spot, t.spot_window)), num(t.spot_interruptions)),
             "warning", "0m",
             "Spot instances are being interrupted",
             f"{{{{ $value | humanize }}}} spot interruption notices in {t.spot_window}; the "
             "replicas on those nodes restart elsewhere.",
-            "spot-interruptions", t,
+            "spot-interruptions",
         ),
     ]
 
@@ -335,23 +328,23 @@ def _scrape(t: AlertThresholds) -> list[Alert]:
         absent = one if absent is None else or_(absent, one)
     assert absent is not None, "scrape_jobs is empty"
     return [
-        _alert(
+        Alert(
             "ScrapeTargetDown",
             eq(sel(m.UP), num(0)),
             "warning", t.scrape_down_for,
             "{{ $labels.job }}: scrape target {{ $labels.instance }} is down",
             "Prometheus cannot scrape {{ $labels.instance }} (job {{ $labels.job }}): the "
             "panels and alerts built on it go blind.",
-            "scrape-target-down-or-absent", t,
+            "scrape-target-down-or-absent",
         ),
-        _alert(
+        Alert(
             "ScrapeTargetAbsent",
             absent,
             "warning", t.scrape_absent_for,
             "{{ $labels.component }}: no scrape target at all",
             "No `up` series for {{ $labels.component }}: its monitor selects no pod or "
             "service (labels, namespace, or the exporter is not deployed).",
-            "scrape-target-down-or-absent", t,
+            "scrape-target-down-or-absent",
         ),
     ]
 
