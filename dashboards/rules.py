@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from dashboards import metrics as m
 from dashboards.promql import (
@@ -39,6 +39,8 @@ from dashboards.promql import (
 )
 
 RUNBOOK_DOC = "docs/runbooks.md"
+# A Prometheus duration as rules and PrometheusRule `for` take it: "30s", "5m", "1h".
+Duration = Annotated[str, StringConstraints(pattern=r"^[0-9]+(ms|s|m|h|d|w|y)$")]
 
 
 class AlertThresholds(BaseModel):
@@ -50,33 +52,35 @@ class AlertThresholds(BaseModel):
         1.0, gt=0, description="SLO for time to first token, p95, in seconds (per model); one "
         "of vLLM's TTFT histogram buckets, so the attainment panel can count requests under it."
     )
-    ttft_window: str = Field("5m", description="Window of the TTFT p95 (Prometheus duration).")
-    ttft_for: str = Field("10m", description="How long p95 TTFT must exceed the SLO to page.")
+    ttft_window: Duration = Field("5m", description="Window of the TTFT p95 (Prometheus duration).")
+    ttft_for: Duration = Field("10m", description="How long p95 TTFT must exceed the SLO to page.")
     queue_waiting_requests: float = Field(
         10, gt=0, description="Requests waiting in one model's vLLM engines (sum) for a queue "
         "build-up alert, in requests."
     )
-    queue_for: str = Field("5m", description="How long the queue must stay above the bound.")
+    queue_for: Duration = Field("5m", description="How long the queue must stay above the bound.")
     kv_cache_usage_ratio: float = Field(
         0.95, gt=0, le=1, description="KV-cache usage of one engine (fraction 0..1) that counts "
         "as saturated."
     )
-    kv_cache_for: str = Field("10m", description="How long the KV cache must stay saturated.")
+    kv_cache_for: Duration = Field("10m", description="How long the KV cache must stay saturated.")
     error_ratio: float = Field(
         0.05, gt=0, le=1, description="Share of HTTP requests answered 5xx (fraction 0..1), per "
         "Serve application."
     )
-    error_window: str = Field("5m", description="Window of the error ratio.")
-    error_for: str = Field("5m", description="How long the error ratio must stay high.")
+    error_window: Duration = Field("5m", description="Window of the error ratio.")
+    error_for: Duration = Field("5m", description="How long the error ratio must stay high.")
     llm_deployment_regex: str = Field(
         ".*LLMServer:.*", description="Regex of the Serve deployments that serve a model "
         "(Ray Serve LLM names them `<ServerClass>:<model id>`)."
     )
-    no_replica_for: str = Field("5m", description="How long a model may have no healthy replica.")
-    rayservice_not_ready_for: str = Field(
+    no_replica_for: Duration = Field(
+        "5m", description="How long a model may have no healthy replica."
+    )
+    rayservice_not_ready_for: Duration = Field(
         "10m", description="How long a RayService may report Ready=false."
     )
-    rayservice_upgrade_for: str = Field(
+    rayservice_upgrade_for: Duration = Field(
         "30m", description="How long a RayService may stay UpgradeInProgress=true."
     )
     head_pod_regex: str = Field(
@@ -88,12 +92,12 @@ class AlertThresholds(BaseModel):
     gpu_temp_celsius: float = Field(
         85, gt=0, description="GPU core temperature to warn at, in °C."
     )
-    gpu_temp_for: str = Field("5m", description="How long the GPU must stay above the bound.")
+    gpu_temp_for: Duration = Field("5m", description="How long the GPU must stay above the bound.")
     spot_interruptions: float = Field(
         1, gt=0, description="Spot interruption notices in `spot_window` to warn at, in notices."
     )
-    spot_window: str = Field("30m", description="Window counted for spot interruptions.")
-    pending_for: str = Field(
+    spot_window: Duration = Field("30m", description="Window counted for spot interruptions.")
+    pending_for: Duration = Field(
         "10m", description="How long GPU pods must pend while a GPU pool is at its limit."
     )
     scrape_jobs: dict[str, str] = Field(
@@ -107,8 +111,10 @@ class AlertThresholds(BaseModel):
         description="Component name -> regex of its Prometheus `job` label; each must have "
         "targets (absent) that are up (down).",
     )
-    scrape_down_for: str = Field("5m", description="How long a target may be down.")
-    scrape_absent_for: str = Field("10m", description="How long a component may have no target.")
+    scrape_down_for: Duration = Field("5m", description="How long a target may be down.")
+    scrape_absent_for: Duration = Field(
+        "10m", description="How long a component may have no target."
+    )
     runbook_base_url: str = Field(
         RUNBOOK_DOC, description="URL of docs/runbooks.md as operators read it (e.g. on the "
         "repository host); each alert links `<url>#<section>`."

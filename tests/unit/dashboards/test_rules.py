@@ -131,3 +131,8 @@ def test_the_groups_validate_as_a_prometheusrule_against_the_upstream_crd():
         "spec": {"groups": rule_groups()},
     }
     assert validate_custom_resource(obj) == []
+
+
+def test_a_malformed_duration_is_rejected_by_name():
+    with pytest.raises(ValidationError, match=r"queue_for[\s\S]*pattern"):
+        AlertThresholds(queue_for="5 minutes")
