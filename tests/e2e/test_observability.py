@@ -199,13 +199,13 @@ def test_overview_and_engine_panels_return_data(prometheus, traffic):
 
 def test_per_model_panels_split_by_model(prometheus, traffic):
     """The model filter and `by(model_name)` really separate the two models."""
-    expr = substitute(str(next(
-        q.expr for p in all_specs()["llm-overview.json"].panels
-        if p.title == "Requests per second by model" for q in p.queries)), VARIABLES)
-    models = {s["metric"]["model_name"] for s in instant_query(prometheus, expr)}
-    assert models == set(MODELS)
-    one = substitute(expr.replace("$model", "tiny-chat"), {"cluster": CLUSTER})
-    assert {s["metric"]["model_name"] for s in instant_query(prometheus, one)} == {"tiny-chat"}
+    panel = next(p for p in all_specs()["llm-overview.json"].panels
+                 if p.title == "Requests per second by model")
+    expr = panel.queries[0].text
+    both = instant_query(prometheus, substitute(expr, VARIABLES))
+    assert {s["metric"]["model_name"] for s in both} == set(MODELS)
+    one = instant_query(prometheus, substitute(expr, {**VARIABLES, "model": "tiny-chat"}))
+    assert {s["metric"]["model_name"] for s in one} == {"tiny-chat"}
 
 
 def test_template_variables_offer_the_local_cluster_and_models(prometheus, traffic):
