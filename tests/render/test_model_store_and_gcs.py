@@ -162,6 +162,13 @@ def test_no_secret_value_appears_in_the_render() -> None:
     secrets = [o for o in r.kubernetes_objects() if o["kind"] == "Secret"]
     assert {s["metadata"]["name"] for s in secrets} >= {"hf-token", "gcs-redis"}
     assert all(s["stringData"] == "[secret]" for s in secrets)
+    # The token reaches the Ray containers by reference only, never through serveConfigV2.
+    spec = one(r, "kubernetes:ray.io/v1:RayService").inputs["spec"]
+    head = spec["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+    (hf_env,) = [e for e in head["env"] if e["name"] == "HF_TOKEN"]
+    assert hf_env == {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {
+        "name": "hf-token", "key": "token"}}}
+    assert "HF_TOKEN" not in spec["serveConfigV2"]
 
 
 @pytest.mark.parametrize("stack", STACKS)
