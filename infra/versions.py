@@ -89,8 +89,6 @@ KUBERAY_OPERATOR_IMAGE = Image("quay.io/kuberay/operator", f"v{KUBERAY_VERSION}"
 # check with `nvidia-smi` on a GPU node after an AMI bump (see docs/rayservice.md).
 RAY_VERSION = "2.60.0"
 RAY_LLM_IMAGE = Image("rayproject/ray-llm", f"{RAY_VERSION}-py312-cu130")
-# The NVIDIA driver branch the image's CUDA needs (CUDA 13.0 -> R580).
-RAY_LLM_MIN_DRIVER_BRANCH = 580
 
 # GCS fault-tolerance Redis for dev (staging/prod use ElastiCache). 7.2 is the last BSD-licensed
 # line; tag read from docker-library/official-images `library/redis` at commit 37079fb3
