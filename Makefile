@@ -13,8 +13,13 @@ PORT       ?= 8000
 TORCH_VERSION := 2.13.0+cpu
 TORCH_INDEX   ?= https://download.pytorch.org/whl/cpu
 CRDS_DIR      ?= $(abspath ../shared/crds)
+# checkov and the CrossGuard pack run from venvs of their own (pins clash with .venv's, see
+# policy/checkov-requirements.txt and policy/requirements.txt).
+CHECKOV_VENV  := .venv-checkov
+POLICY_VENV   := .venv-policy
 
-.PHONY: help venv local test lint render render-all bench config-docs crds clean
+.PHONY: help venv local test lint render render-all bench config-docs crds clean \
+        checkov-venv policy-venv checkov policy
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -31,6 +36,20 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 venv: $(VENV)/.installed ## create or update .venv with requirements-dev.txt
 
+$(CHECKOV_VENV)/.installed: policy/checkov-requirements.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON_BIN) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet -r policy/checkov-requirements.txt
+	touch $@
+
+$(POLICY_VENV)/.installed: policy/requirements.txt
+	test -x $(POLICY_VENV)/bin/python || $(PYTHON_BIN) -m venv $(POLICY_VENV)
+	$(POLICY_VENV)/bin/pip install --quiet -r policy/requirements.txt
+	touch $@
+
+checkov-venv: $(CHECKOV_VENV)/.installed ## checkov (pinned) in its own venv
+
+policy-venv: $(POLICY_VENV)/.installed ## the CrossGuard pack's own venv (pulumi-policy, pinned)
+
 local: venv ## serve the app on the CPU with two tiny models at 127.0.0.1:$PORT
 	PORT=$(PORT) $(PY) -m serve_app.local
 
@@ -38,7 +57,7 @@ lint: venv ## ruff + actionlint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/actionlint .github/workflows/*.yml
 
-test: venv promtool amtool ## lint, then every test (unit, Pulumi mocks, end-to-end on the local app)
+test: venv promtool amtool checkov-venv policy-venv ## lint, then every test (unit, Pulumi mocks, end-to-end on the local app)
 	$(VENV)/bin/ruff check .
 	LLM_PLATFORM_CRDS_DIR=$(CRDS_DIR) $(PY) -m pytest
 
@@ -51,6 +70,12 @@ render-all: venv ## offline render of every stack
 
 bench: venv ## standalone vLLM vs this app, side by side, same tiny model and load
 	$(PY) -m tools.bench $(BENCH_ARGS)
+
+checkov: venv checkov-venv render-all ## checkov over every stack's rendered Kubernetes manifests
+	$(PY) -m tools.checkov_scan
+
+policy: venv ## the policy pack over STACK's offline render (exit 1 on a mandatory violation)
+	$(PY) -m policy.offline --stack $(STACK)
 
 config-docs: venv ## regenerate docs/config.md from the pydantic stack config model
 	$(PY) -m tools.config_docs > docs/config.md

@@ -76,3 +76,51 @@ def instance_types(family: str, sizes: list[str] | None = None) -> list[Instance
     table = CATALOG[family]
     chosen = sizes if sizes else list(table)
     return [table[s] for s in chosen]
+
+
+# ------------------------------------------------------------------------------ on-demand prices
+# USD per hour, Linux, on-demand, shared tenancy, per region. A stack in a region missing here
+# is a config error (`aws:region`), because its GPU cost ceiling could not be checked.
+# Sources (both read 2026-11-29):
+#  - us-east-1: Karpenter's own generated price table, aws/karpenter-provider-aws tag v1.14.1
+#    (the version this stack pins), pkg/providers/pricing/zz_generated.pricing_aws.go,
+#    "generated at 2026-07-06T14:20:29Z for us-east-1".
+#  - us-west-2: skypilot-org/skypilot-catalog catalogs/v8/aws/vms.csv at commit
+#    e385a0d348eda9cefd9806423e7725944dc249e4 (column `Price`, region us-west-2); every us-east-1
+#    row of that file agrees with Karpenter's table above, and us-west-2 equals us-east-1 for
+#    all 17 types here.
+# Refresh: replace the numbers from the same files at a newer tag/commit and change PRICES_AS_OF.
+PRICES_AS_OF = "2026-07-06"
+_US_PRICES: dict[str, float] = {
+    "g6e.xlarge": 1.861, "g6e.2xlarge": 2.24208, "g6e.4xlarge": 3.00424,
+    "g6e.8xlarge": 4.52856, "g6e.16xlarge": 7.57719, "g6e.12xlarge": 10.49264,
+    "g6e.24xlarge": 15.06559, "g6e.48xlarge": 30.13118,
+    "g5.xlarge": 1.006, "g5.2xlarge": 1.212, "g5.4xlarge": 1.624, "g5.8xlarge": 2.448,
+    "g5.16xlarge": 4.096, "g5.12xlarge": 5.672, "g5.24xlarge": 8.144, "g5.48xlarge": 16.288,
+    "p4d.24xlarge": 21.957642,
+}
+ON_DEMAND_USD_PER_HOUR: dict[str, dict[str, float]] = {
+    "us-east-1": dict(_US_PRICES),
+    "us-west-2": dict(_US_PRICES),
+}
+
+
+class UnknownRegionError(KeyError):
+    """The region has no price table (so no cost ceiling can be checked)."""
+
+
+def hourly_price(instance_type: str, region: str) -> float:
+    """On-demand USD/h of one instance type in one region (spot is never dearer)."""
+    table = ON_DEMAND_USD_PER_HOUR.get(region)
+    if table is None:
+        raise UnknownRegionError(
+            f"no on-demand price table for region {region!r}; priced regions: "
+            f"{', '.join(sorted(ON_DEMAND_USD_PER_HOUR))} (add one to infra/catalog.py)"
+        )
+    return table[instance_type]
+
+
+def by_name(name: str) -> InstanceType | None:
+    """The catalogued instance type called `name` (e.g. "g6e.xlarge"), or None."""
+    family, _, size = name.partition(".")
+    return CATALOG.get(family, {}).get(size)

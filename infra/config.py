@@ -26,7 +26,8 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from infra.catalog import CATALOG
+from infra import cost
+from infra.catalog import CATALOG, UnknownRegionError, instance_types
 from serve_app.config import Name, ServingConfig, StrictModel
 
 PROJECT = "llm-platform"
@@ -264,7 +265,12 @@ class KarpenterConfig(StrictModel):
 
 class GpuPoolLimits(StrictModel):
     gpus: int = Field(gt=0, description="Most GPUs this pool may run.")
-    cpu: int | None = Field(None, gt=0, description="Most vCPUs this pool may run.")
+    cpu: int | None = Field(
+        None, gt=0,
+        description="Most vCPUs this pool may run. Default: gpus x the most vCPUs per GPU among "
+        "the pool's sizes (never binds before `gpus`; bounds a pool that could launch a "
+        "GPU-less instance).",
+    )
     memory_gib: int | None = Field(None, gt=0, description="Most memory (GiB) this pool may run.")
 
 
@@ -597,6 +603,12 @@ class StackConfig(StrictModel):
     serving: ServingConfig = Field(
         description="What the platform serves: models, aliases, API keys (serve_app/config.py)."
     )
+    cost_ceiling_per_hour: float = Field(
+        gt=0,
+        description="USD/h: the most the GPU NodePools may cost per hour at their limits "
+        "(on-demand prices of `aws:region` from infra/catalog.py). A stack whose worst case "
+        "exceeds it fails the config check and the policy pack.",
+    )
     grafana_admin_password: SecretStr | None = secret(description="Grafana admin password.")
     alertmanager_slack_webhook_url: SecretStr | None = secret(
         description="Slack incoming webhook for alerts."
@@ -757,6 +769,7 @@ class StackConfig(StrictModel):
 # What each environment gets for keys its stack file leaves out. Lists are replaced, not merged.
 PROFILES: dict[str, dict[str, Any]] = {
     "dev": {
+        "costCeilingPerHour": cost.DEFAULT_CEILING_USD_PER_HOUR["dev"],
         "network": {"natGateways": "single", "flowLogs": False},
         "rayService": {
             "upgradeStrategy": "NewCluster",
@@ -780,6 +793,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "gcsFaultTolerance": {"backend": "inCluster"},
     },
     "staging": {
+        "costCeilingPerHour": cost.DEFAULT_CEILING_USD_PER_HOUR["staging"],
         "network": {"natGateways": "single"},
         "rayService": {
             "upgradeStrategy": "NewCluster",
@@ -804,6 +818,7 @@ PROFILES: dict[str, dict[str, Any]] = {
             "head": {"cpu": 4, "memoryGib": 16},
             "ingressWorkers": {"cpu": 4, "memoryGib": 8},
         },
+        "costCeilingPerHour": cost.DEFAULT_CEILING_USD_PER_HOUR["prod"],
         "cluster": {"supportType": "EXTENDED"},
         "monitoring": {"prometheusRetention": "30d", "prometheusVolumeGib": 200,
                        "prometheusMemoryGib": 8, "replicas": 2},
@@ -931,10 +946,16 @@ def parse_raw(values: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
-def validate(values: Mapping[str, Any], secret_keys: set[str] = frozenset()) -> StackConfig:  # type: ignore[assignment]
+def validate(
+    values: Mapping[str, Any],
+    secret_keys: set[str] = frozenset(),  # type: ignore[assignment]
+    region: str | None = None,
+) -> StackConfig:
     """Validate the `llm-platform:*` values (keys without the namespace) of one stack.
 
-    `secret_keys` are the top-level keys that Pulumi holds as secrets. Raises ConfigError.
+    `secret_keys` are the top-level keys that Pulumi holds as secrets. `region` (`aws:region`)
+    prices the GPU pools against `costCeilingPerHour`; `load()` always passes it, callers that
+    only need the model may leave it out. Raises ConfigError.
     """
     problems: list[str] = []
     raw = with_profile(values)
@@ -954,9 +975,69 @@ def validate(values: Mapping[str, Any], secret_keys: set[str] = frozenset()) -> 
     from infra import capacity  # imports this module's types
 
     problems += [f"{PROJECT}:{p}" for p in capacity.problems(cfg)]
+    if region is not None:
+        problems += cost_problems(cfg, region)
     if problems:
         raise ConfigError(problems)
     return cfg
+
+
+# ------------------------------------------------------------------------------ GPU cost ceiling
+def pool_costs(cfg: StackConfig, region: str) -> list[cost.PoolCost]:
+    """Worst case of every GPU pool at its limits (the same limits `karpenter.nodepool` emits)."""
+    out = []
+    for p in cfg.gpu_node_pools:
+        types = instance_types(p.family, p.sizes)
+        cpu = p.limits.cpu or p.limits.gpus * cost.max_vcpu_per_gpu(types)
+        out.append(cost.pool_worst_case(p.name, types, region, p.limits.gpus, cpu,
+                                        p.limits.memory_gib))
+    return out
+
+
+def model_pool(cfg: StackConfig, accelerator_type: str | None) -> GpuNodePoolConfig | None:
+    """The GPU pool a model's replicas land on: the highest-weight pool whose GPU model is the
+    model's `acceleratorType` (any GPU pool when it names none), as Karpenter tries pools by
+    weight."""
+    fits = [p for p in cfg.gpu_node_pools
+            if accelerator_type is None
+            or next(iter(CATALOG[p.family].values())).gpu_model == accelerator_type]
+    return max(fits, key=lambda p: p.weight, default=None)
+
+
+def min_replica_costs(
+    cfg: StackConfig, region: str
+) -> list[tuple[str, str | None, cost.PoolCost]]:
+    """(model id, pool, cheapest fleet for its minReplicas) of every GPU model: what runs all the
+    time, priced per model."""
+    out = []
+    for m in cfg.serving.models:
+        gpus = m.accelerator.gpus_per_replica
+        replicas = m.autoscaling.min_replicas
+        pool = model_pool(cfg, m.accelerator.accelerator_type)
+        if gpus == 0 or pool is None:
+            continue
+        fleet = cost.min_replicas_cost(instance_types(pool.family, pool.sizes), region,
+                                       replicas, gpus)
+        out.append((m.id, pool.name, fleet))
+    return out
+
+
+def cost_problems(cfg: StackConfig, region: str) -> list[str]:
+    """The cost ceiling check: a region without prices, or a worst case above the ceiling."""
+    try:
+        pools = pool_costs(cfg, region)
+    except UnknownRegionError as exc:
+        return [f"aws:region: {exc.args[0]}"]
+    total = sum(p.usd_per_hour for p in pools)
+    if total <= cfg.cost_ceiling_per_hour:
+        return []
+    return [
+        f"{PROJECT}:costCeilingPerHour: the GPU NodePools can cost {total:.2f} USD/h at their "
+        f"limits in {region} ({'; '.join(p.describe() for p in pools)}), above "
+        f"costCeilingPerHour {cfg.cost_ceiling_per_hour:g} USD/h: lower "
+        f"gpuNodePools[].limits (gpus, cpu, memoryGib) or narrow sizes, or raise "
+        f"costCeilingPerHour in a reviewed change"
+    ]
 
 
 def _present(raw: Mapping[str, Any], path: str) -> bool:
@@ -976,7 +1057,10 @@ def load() -> StackConfig:
     # tests set it with `set_all_config`. Both are read so that unknown keys can be rejected.
     values = {**rc.get_config_env(), **rc.CONFIG.get()}
     secret = set(rc.get_config_secret_keys_env()) | {k for k in values if rc.is_config_secret(k)}
-    return validate(*own_keys(values, secret))
+    region = values.get("aws:region")
+    if not region:
+        raise ConfigError(["aws:region: required (it prices the GPU pools for costCeilingPerHour)"])
+    return validate(*own_keys(values, secret), region=str(region))
 
 
 def own_keys(values: Mapping[str, Any], secret: set[str]) -> tuple[dict[str, Any], set[str]]:

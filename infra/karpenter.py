@@ -18,7 +18,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra import labels, versions
+from infra import cost, labels, versions
 from infra.catalog import CATALOG, instance_types
 from infra.cluster import Cluster
 from infra.component import register_declared_outputs
@@ -180,9 +180,12 @@ def nodepool(pool: GpuNodePoolConfig) -> dict[str, Any]:
     required GPU limit, and disruption that only ever removes empty nodes."""
     types = instance_types(pool.family, pool.sizes)
     gpu_model = next(iter(CATALOG[pool.family].values())).gpu_model
-    limits: dict[str, Any] = {"nvidia.com/gpu": pool.limits.gpus}
-    if pool.limits.cpu is not None:
-        limits["cpu"] = pool.limits.cpu
+    # A CPU limit always: a GPU limit alone would not bound a pool that could launch a GPU-less
+    # instance. The default never binds before the GPU limit (infra/cost.py).
+    limits: dict[str, Any] = {
+        "nvidia.com/gpu": pool.limits.gpus,
+        "cpu": pool.limits.cpu or pool.limits.gpus * cost.max_vcpu_per_gpu(types),
+    }
     if pool.limits.memory_gib is not None:
         limits["memory"] = f"{pool.limits.memory_gib}Gi"
     return {

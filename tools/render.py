@@ -34,6 +34,7 @@ from pulumi.runtime import config as rc
 
 from infra.config import PROJECT, ConfigError
 from tools import rayservice_summary
+from tools.cost_summary import gpu_cost, gpu_cost_markdown
 from tools.graph import Graph
 from tools.mocks import SECRET, PlatformMocks, RecordingMonitor, Resource
 
@@ -196,8 +197,14 @@ def write(rendered: Rendered, out: Path, serving_models: list[str] | None = None
             )
     (target / "graph.json").write_text(json.dumps(rendered.graph().to_json(), indent=2))
     summary = summarize(rendered, serving_models)
+    cost_md = ""
+    if (ROOT / f"Pulumi.{rendered.stack}.yaml").exists():
+        values, secrets = stack_config(rendered.stack)
+        summary["gpuCost"] = gpu_cost(values, secrets, [
+            o for o in rendered.custom_resources() if o.get("kind") == "NodePool"])
+        cost_md = gpu_cost_markdown(summary["gpuCost"])
     (target / "summary.json").write_text(json.dumps(summary, indent=2))
-    (target / "summary.md").write_text(summary_markdown(summary))
+    (target / "summary.md").write_text(summary_markdown(summary) + cost_md)
     return target
 
 

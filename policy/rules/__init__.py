@@ -1,0 +1,1 @@
+"""One module per resource family; each exports POLICIES (a list of `policy.core.Policy`)."""

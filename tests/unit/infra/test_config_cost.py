@@ -1,0 +1,86 @@
+"""costCeilingPerHour: the config check prices the GPU pools in the stack's region and refuses
+a stack whose worst case exceeds its ceiling, naming the numbers and the key."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+import yaml
+
+from infra.config import (
+    PROFILES,
+    ConfigError,
+    min_replica_costs,
+    own_keys,
+    pool_costs,
+    validate,
+)
+from infra.cost import DEFAULT_CEILING_USD_PER_HOUR
+from tools.render import ROOT, stack_config
+
+
+def stack_values(stack: str) -> tuple[dict[str, Any], set[str], str]:
+    values, secrets = stack_config(stack)
+    region = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]["aws:region"]
+    own, own_secrets = own_keys(values, set(secrets))
+    return copy.deepcopy(own), own_secrets, region
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_every_stack_fits_its_profile_ceiling(stack: str) -> None:
+    values, secrets, region = stack_values(stack)
+    cfg = validate(values, secrets, region=region)
+    assert cfg.cost_ceiling_per_hour == DEFAULT_CEILING_USD_PER_HOUR[stack]
+    assert PROFILES[stack]["costCeilingPerHour"] == DEFAULT_CEILING_USD_PER_HOUR[stack]
+    assert sum(p.usd_per_hour for p in pool_costs(cfg, region)) <= cfg.cost_ceiling_per_hour
+
+
+def test_a_fork_that_raises_a_pool_limit_fails_with_the_numbers_and_the_key() -> None:
+    values, secrets, region = stack_values("prod")
+    values["gpuNodePools"] = copy.deepcopy(PROFILES["prod"]["gpuNodePools"])
+    values["gpuNodePools"][0]["limits"] = {"gpus": 64}  # g6e: 64 x g6e.16xlarge
+    with pytest.raises(ConfigError) as exc:
+        validate(values, secrets, region=region)
+    (problem,) = exc.value.problems
+    assert problem.startswith("llm-platform:costCeilingPerHour: the GPU NodePools can cost "
+                              "594.39 USD/h at their limits in us-west-2")
+    assert "g6e 484.94 USD/h (64 x g6e.16xlarge)" in problem
+    assert "above costCeilingPerHour 400 USD/h" in problem
+    # Raising the ceiling in the stack file is the reviewed way out.
+    values["costCeilingPerHour"] = 600
+    assert validate(values, secrets, region=region).cost_ceiling_per_hour == 600
+
+
+def test_a_pool_cpu_limit_lowers_the_worst_case() -> None:
+    values, secrets, region = stack_values("prod")
+    values["gpuNodePools"] = copy.deepcopy(PROFILES["prod"]["gpuNodePools"])
+    values["gpuNodePools"][0]["limits"] = {"gpus": 64, "cpu": 256}
+    cfg = validate(values, secrets, region=region)
+    g6e = pool_costs(cfg, region)[0]
+    assert g6e.pool == "g6e" and g6e.usd_per_hour < 200
+
+
+def test_an_unpriced_region_is_a_config_error_on_aws_region() -> None:
+    values, secrets, _ = stack_values("prod")
+    with pytest.raises(ConfigError) as exc:
+        validate(values, secrets, region="eu-north-1")
+    (problem,) = exc.value.problems
+    assert problem.startswith("aws:region: no on-demand price table for region 'eu-north-1'")
+
+
+@pytest.mark.parametrize("value", [0, -5, "lots"])
+def test_bad_ceiling_values_are_refused(value: Any) -> None:
+    values, secrets, region = stack_values("dev")
+    values["costCeilingPerHour"] = value
+    with pytest.raises(ConfigError, match=r"llm-platform:costCeilingPerHour: "):
+        validate(values, secrets, region=region)
+
+
+def test_min_replicas_are_priced_on_the_pool_of_their_accelerator() -> None:
+    values, secrets, region = stack_values("prod")
+    costs = {m: (p, c.usd_per_hour) for m, p, c in min_replica_costs(
+        validate(values, secrets, region=region), region)}
+    assert costs["llama-3.1-8b-instruct"] == ("g6e", pytest.approx(2 * 1.861, abs=1e-3))
+    assert costs["llama-3.1-70b-instruct"] == ("p4d", pytest.approx(21.957642, abs=1e-3))
