@@ -15,7 +15,9 @@ def gpu_cost(values: Mapping[str, Any], secrets: list[str],
              nodepools: list[dict[str, Any]]) -> dict[str, Any]:
     region = str(values.get("aws:region", ""))
     cfg = validate(*own_keys(values, set(secrets)))
-    pools = [c for c in (cost.nodepool_worst_case(o, region) for o in nodepools) if c]
+    # Sorted by pool name: NodePools register concurrently, and the summary must diff cleanly.
+    pools = sorted((c for c in (cost.nodepool_worst_case(o, region) for o in nodepools) if c),
+                   key=lambda c: c.pool)
     floor = min_replica_costs(cfg, region)
     return {
         "region": region,

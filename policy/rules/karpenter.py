@@ -118,6 +118,7 @@ def cost_ceiling(resources: list[Resource], ctx: Context) -> Iterable[tuple[str,
             continue
         if c is not None:
             costs.append(c)
+    costs.sort(key=lambda c: c.pool)
     total = sum(c.usd_per_hour for c in costs)
     if total > ctx.cost_ceiling_per_hour:
         yield (f"the GPU NodePools can cost {total:.2f} USD/h at their limits in {ctx.region} "
