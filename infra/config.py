@@ -994,30 +994,21 @@ def pool_costs(cfg: StackConfig, region: str) -> list[cost.PoolCost]:
     return out
 
 
-def model_pool(cfg: StackConfig, accelerator_type: str | None) -> GpuNodePoolConfig | None:
-    """The GPU pool a model's replicas land on: the highest-weight pool whose GPU model is the
-    model's `acceleratorType` (any GPU pool when it names none), as Karpenter tries pools by
-    weight."""
-    fits = [p for p in cfg.gpu_node_pools
-            if accelerator_type is None
-            or next(iter(CATALOG[p.family].values())).gpu_model == accelerator_type]
-    return max(fits, key=lambda p: p.weight, default=None)
-
-
 def min_replica_costs(
     cfg: StackConfig, region: str
-) -> list[tuple[str, str | None, cost.PoolCost]]:
+) -> list[tuple[str, str, cost.PoolCost]]:
     """(model id, pool, cheapest fleet for its minReplicas) of every GPU model: what runs all the
-    time, priced per model."""
+    time, priced per model on the pool the RayService places it on (infra/capacity.py)."""
+    from infra import capacity  # imports this module's types
+
     out = []
     for m in cfg.serving.models:
-        gpus = m.accelerator.gpus_per_replica
-        replicas = m.autoscaling.min_replicas
-        pool = model_pool(cfg, m.accelerator.accelerator_type)
+        gpus = capacity.tensor_parallel_size(m)
+        pool, _ = capacity.resolve_pool(m, list(cfg.gpu_node_pools))
         if gpus == 0 or pool is None:
             continue
         fleet = cost.min_replicas_cost(instance_types(pool.family, pool.sizes), region,
-                                       replicas, gpus)
+                                       m.autoscaling.min_replicas, gpus)
         out.append((m.id, pool.name, fleet))
     return out
 

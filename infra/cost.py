@@ -20,7 +20,7 @@ from functools import cache
 from infra.catalog import InstanceType, hourly_price
 
 # Default `costCeilingPerHour` (USD/h) per environment profile: a little above the worst case of
-# the profile's own GPU pools (dev 18.51, staging 93.39, prod 351.92 in us-west-2), so that
+# the profile's own GPU pools (dev 18.51, staging 93.39, prod 373.88 in us-west-2), so that
 # raising a pool limit in a fork is a visible, reviewed change of the ceiling too.
 DEFAULT_CEILING_USD_PER_HOUR: dict[str, float] = {"dev": 25.0, "staging": 100.0, "prod": 400.0}
 

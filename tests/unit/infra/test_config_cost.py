@@ -4,6 +4,7 @@ a stack whose worst case exceeds its ceiling, naming the numbers and the key."""
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import pytest
@@ -44,13 +45,16 @@ def test_a_fork_that_raises_a_pool_limit_fails_with_the_numbers_and_the_key() ->
     with pytest.raises(ConfigError) as exc:
         validate(values, secrets, region=region)
     (problem,) = exc.value.problems
-    assert problem.startswith("llm-platform:costCeilingPerHour: the GPU NodePools can cost "
-                              "594.39 USD/h at their limits in us-west-2")
+    total = re.search(r"can cost ([0-9.]+) USD/h at their limits in us-west-2", problem)
+    parts = re.findall(r"(?:\(|; )([a-z0-9-]+) ([0-9.]+) USD/h", problem)
+    assert problem.startswith("llm-platform:costCeilingPerHour: ") and total and parts
+    assert ("g6e", "484.94") in parts  # 64 x g6e.16xlarge
+    assert float(total.group(1)) == pytest.approx(sum(float(v) for _, v in parts), abs=0.02)
     assert "g6e 484.94 USD/h (64 x g6e.16xlarge)" in problem
     assert "above costCeilingPerHour 400 USD/h" in problem
     # Raising the ceiling in the stack file is the reviewed way out.
-    values["costCeilingPerHour"] = 600
-    assert validate(values, secrets, region=region).cost_ceiling_per_hour == 600
+    values["costCeilingPerHour"] = 650
+    assert validate(values, secrets, region=region).cost_ceiling_per_hour == 650
 
 
 def test_a_pool_cpu_limit_lowers_the_worst_case() -> None:
