@@ -9,6 +9,7 @@ import copy
 from collections.abc import Callable
 
 import pytest
+import yaml
 
 from policy.core import Resource, k8s_kind
 from policy.offline import from_render, run
@@ -162,7 +163,10 @@ def secret_configmap(rs: list[Resource]) -> None:
 
 def secret_serve_config(rs: list[Resource]) -> None:
     spec = _rayservice(rs).props["spec"]
-    spec["serveConfigV2"] = spec["serveConfigV2"] + "      HF_TOKEN: hf_" + "y" * 34 + "\n"
+    doc = yaml.safe_load(spec["serveConfigV2"])
+    app = doc["applications"][0]
+    app.setdefault("runtime_env", {}).setdefault("env_vars", {})["HF_TOKEN"] = "hf_" + "y" * 34
+    spec["serveConfigV2"] = yaml.safe_dump(doc)
 
 
 def exposed_dashboard(rs: list[Resource]) -> None:
