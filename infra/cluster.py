@@ -197,7 +197,6 @@ class Cluster(pulumi.ComponentResource):
         )
 
         self._api_access_rules(name, cfg)
-        self.node_group = self._system_node_group(name, cfg, cluster_name, network, tags)
 
         # A stable identifier: a refreshed kubeconfig (new token, new CA) updates the provider
         # instead of replacing it and, with it, every Kubernetes object.
@@ -207,6 +206,12 @@ class Cluster(pulumi.ComponentResource):
             cluster_identifier=cluster_name,
             enable_server_side_apply=True,
             opts=child,
+        )
+        # With custom networking, a node that starts before its zone's ENIConfig exists gives
+        # its pods IPs from the node subnet: the ENIConfigs come first.
+        eni_configs = self._eni_configs(name, network) if network.pod_subnets else []
+        self.node_group = self._system_node_group(
+            name, cfg, cluster_name, network, tags, after=eni_configs
         )
 
         after_nodes = pulumi.ResourceOptions(parent=self, depends_on=[self.node_group])
@@ -262,8 +267,6 @@ class Cluster(pulumi.ComponentResource):
             allow_volume_expansion=sc["allowVolumeExpansion"],
             opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[ebs]),
         )
-        if network.pod_subnets:
-            self._eni_configs(name, network)
 
         register_declared_outputs(self)
 
@@ -290,6 +293,7 @@ class Cluster(pulumi.ComponentResource):
         cluster_name: str,
         network: Network,
         tags: dict[str, str],
+        after: list[pulumi.Resource],
     ) -> aws.eks.NodeGroup:
         child = pulumi.ResourceOptions(parent=self)
         role, attachments = node_role(f"{name}-system-nodes", tags, self)
@@ -344,13 +348,14 @@ class Cluster(pulumi.ComponentResource):
             ],
             tags=tags,
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=attachments, ignore_changes=["scalingConfig.desiredSize"]
+                parent=self, depends_on=[*attachments, *after],
+                ignore_changes=["scalingConfig.desiredSize"],
             ),
         )
 
-    def _eni_configs(self, name: str, network: Network) -> None:
+    def _eni_configs(self, name: str, network: Network) -> list[pulumi.Resource]:
         """One ENIConfig per zone, named after the zone (see `eni_config_label_def`)."""
-        for i, (zone, subnet_id) in enumerate(network.pod_subnets):
+        return [
             k8s.apiextensions.CustomResource(
                 f"{name}-eniconfig-{i}",
                 api_version="crd.k8s.amazonaws.com/v1alpha1",
@@ -359,3 +364,5 @@ class Cluster(pulumi.ComponentResource):
                 spec={"subnet": subnet_id, "securityGroups": [self.security_group_id]},
                 opts=pulumi.ResourceOptions(parent=self, provider=self.provider),
             )
+            for i, (zone, subnet_id) in enumerate(network.pod_subnets)
+        ]

@@ -257,3 +257,12 @@ def test_pod_cidr_turns_on_reserved_enis() -> None:
     eks = one(r, EKS).inputs
     assert eks["vpcCniOptions"]["cniCustomNetworkCfg"] is True
     assert eks["vpcCniOptions"]["enableNetworkPolicy"] is True
+
+
+def test_pod_cidr_eniconfigs_exist_before_the_system_nodes() -> None:
+    r = render_stack("dev", overrides={"network": {"natGateways": "single", "flowLogs": False,
+                                                   "podCidr": "100.64.0.0/16"}})
+    graph = r.graph()
+    (nodes,) = [u for u, x in graph.nodes.items() if x.type == "aws:eks/nodeGroup:NodeGroup"]
+    eni = {u for u, x in graph.nodes.items() if x.type.endswith(":ENIConfig")}
+    assert len(eni) == 3 and eni <= graph.waits_for(nodes).keys()
