@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ from dashboards import rules as alert_rules
 from infra import monitoring, versions
 from infra.config import own_keys, validate
 from tests.support.crds import validate_custom_resource
+from tests.support.k8s_schema import core_object_errors
 from tools.mocks import Resource
 from tools.render import STACKS, Rendered, render_stack, stack_config, summarize
 
@@ -199,3 +201,32 @@ def test_summary_lists_the_release_dashboards_and_alerts(rendered: Render) -> No
     assert {d.split(" (")[0] for d in summary["dashboards"]} == titles
     assert "PodMonitor monitoring/ray" in summary["monitors"]
     assert "ServiceMonitor of Helm release karpenter" in summary["monitors"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_pod_monitor_job_has_an_absent_target_alert(stack: str, rendered: Render) -> None:
+    """A PodMonitor whose pods vanish (or that is renamed) leaves panels silently empty: each
+    one's Prometheus job (`<namespace>/<name>`) must match an `absent(up{job=~...})` rule."""
+    r = rendered(stack)
+    exprs = [rule["expr"] for x in monitoring_objects(r, "PrometheusRule")
+             for g in x.inputs["spec"]["groups"] for rule in g["rules"]]
+    watched = [re.compile(p) for e in exprs for p in re.findall(r'absent\(up\{job=~"([^"]+)"\}', e)]
+    assert watched, "no absent(up{job=~...}) rule rendered"
+    for pm in monitoring_objects(r, "PodMonitor"):
+        job = f"{pm.inputs['metadata']['namespace']}/{pm.inputs['metadata']['name']}"
+        assert any(p.fullmatch(job) for p in watched), f"{job}: no absent-target alert"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_volume_claim_templates_are_valid_claims(stack: str, rendered: Render) -> None:
+    values, secrets = stack_config(stack)
+    version = validate(*own_keys(values, set(secrets))).cluster.kubernetes_version
+    chart_values = stack_release(rendered(stack)).inputs["values"]
+    specs = {
+        "prometheus": chart_values["prometheus"]["prometheusSpec"]["storageSpec"],
+        "alertmanager": chart_values["alertmanager"]["alertmanagerSpec"]["storage"],
+    }
+    for where, storage in specs.items():
+        claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                 "metadata": {"name": where}, "spec": storage["volumeClaimTemplate"]["spec"]}
+        assert core_object_errors(claim, version) == [], where
