@@ -670,6 +670,19 @@ class StackConfig(StrictModel):
             )
         return self
 
+    @field_validator("serving")
+    @classmethod
+    def _keys_file_is_the_platforms(cls, v: ServingConfig) -> ServingConfig:
+        if v.auth.keys_file is not None:
+            # On EKS the keys file is the mounted apiKeys Secret (infra/api_keys.py); a path set
+            # here would be overridden, so it is refused rather than silently ignored.
+            raise error_at(
+                ("auth", "keysFile"), v.auth.keys_file,
+                "is set by the platform (the mounted apiKeys Secret); set the keys with"
+                " `pulumi config set --secret --path 'apiKeys.<name>' ...` instead",
+            )
+        return v
+
     @field_validator("exposure")
     @classmethod
     def _public_alb_on_private_stack(

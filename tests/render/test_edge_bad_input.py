@@ -73,3 +73,8 @@ def test_prod_protects_the_alb_by_default() -> None:
     assert validate({**PROD, "exposure": {"alb": alb}}).exposure.alb.deletion_protection
     dev = {**PROD, "environment": "dev", "exposure": {"alb": alb}}
     assert not validate(dev).exposure.alb.deletion_protection
+
+
+def test_keys_file_in_the_stack_config_is_refused() -> None:
+    text = problems({**PROD, "serving": {**SERVING, "auth": {"keysFile": "/tmp/keys"}}})
+    assert "llm-platform:serving.auth.keysFile: is set by the platform" in text
