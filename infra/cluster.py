@@ -205,6 +205,9 @@ class Cluster(pulumi.ComponentResource):
             kubeconfig=self.kubeconfig,
             cluster_identifier=cluster_name,
             enable_server_side_apply=True,
+            # Patch a changed Secret in place (API-key rotation) instead of delete + recreate,
+            # which would leave a window with no Secret. pulumi-kubernetes 4.34.2 provider arg.
+            enable_secret_mutable=True,
             opts=child,
         )
         # With custom networking, a node that starts before its zone's ENIConfig exists gives

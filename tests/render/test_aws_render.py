@@ -107,6 +107,9 @@ def test_cluster_settings(stack: str, rendered: Render) -> None:
     assert assoc["serviceAccount"] == "ebs-csi-controller-sa"
     provider = one(r, "pulumi:providers:kubernetes")
     assert provider.inputs["clusterIdentifier"] == f"llm-platform-{stack}"
+    # Key rotation patches the Secret in place instead of delete + recreate (serving-edge.md).
+    # (Provider inputs reach the engine as strings, as every provider config does.)
+    assert provider.inputs["enableSecretMutable"] == "true"
     sc = one(r, "kubernetes:storage.k8s.io/v1:StorageClass").inputs
     assert sc["provisioner"] == "ebs.csi.aws.com" and sc["parameters"]["type"] == "gp3"
 
