@@ -22,6 +22,7 @@ from infra.gcs_store import GcsRedis
 from infra.gpu import GpuEnablement
 from infra.karpenter import Karpenter
 from infra.kuberay import KubeRay
+from infra.model_import import ModelImports
 from infra.model_store import ModelStore
 from infra.monitoring import Monitoring
 from infra.network import Network
@@ -67,6 +68,12 @@ model_store = ModelStore(
     "model-store", cfg=cfg.model_store, hf_token=cfg.hugging_face_token, cluster=cluster,
     namespace=SERVING_NAMESPACE, after=[serving_ns], ctx=ctx,
 )
+if cfg.model_store.imports:  # optional one-shot copies of Hugging Face models into the store
+    ModelImports(
+        "model-import", cfg=cfg.model_store, store=model_store, provider=cluster.provider,
+        hf_token=cfg.hugging_face_token is not None, namespace=SERVING_NAMESPACE, ctx=ctx,
+        after=[serving_ns, *karpenter.node_pools.values()],
+    )
 gcs_redis = GcsRedis(
     "gcs", cfg=cfg.gcs_fault_tolerance, auth_token=cfg.redis_auth_token, cluster=cluster,
     network=network, namespace=SERVING_NAMESPACE, after=[serving_ns], ctx=ctx,

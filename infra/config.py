@@ -471,6 +471,49 @@ def model_source_problem(source: str, store: ModelStoreConfig) -> str | None:
             f"{folder!r} there to grant the Ray pods read access explicitly")
 
 
+# Moving refs: a revision that names one is not pinned (a re-run would copy other bytes).
+MOVING_REVISIONS = ("main", "master", "HEAD")
+
+
+class ModelImport(StrictModel):
+    """One Hugging Face model copied once into the model store by a Kubernetes Job
+    (infra/model_import.py, docs/cold-start.md "Importing a model into the store")."""
+
+    repo: str = Field(
+        ..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$",
+        description="Hugging Face model repository, `owner/name` (e.g. `Qwen/Qwen2.5-0.5B`).",
+    )
+    revision: str = Field(
+        ..., pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
+        description="The pinned revision to copy: a 40-character commit sha (best) or a tag. "
+        "Branch names such as `main` are refused: they move.",
+    )
+    prefix: str = Field(
+        ..., pattern=r"^([A-Za-z0-9_-][A-Za-z0-9_.-]*/)+$",
+        description="Destination key prefix (ending in `/`) under `modelStore.modelsPrefix`; "
+        "the model lands at `s3://<bucket>/<modelsPrefix><prefix>`.",
+    )
+    scratch_gib: int = Field(
+        40, ge=1, le=2000,
+        description="GiB of node disk (emptyDir) the Job may fill with the download; at least "
+        "the model's size.",
+    )
+
+    @field_validator("revision")
+    @classmethod
+    def _pinned(cls, v: str) -> str:
+        if v in MOVING_REVISIONS:
+            raise ValueError(f"revision {v!r} is a branch that moves; give a commit sha or a tag")
+        return v
+
+    @field_validator("prefix")
+    @classmethod
+    def _no_dot_segments(cls, v: str) -> str:
+        if any(part in (".", "..") for part in v.split("/")):
+            raise ValueError(f"prefix {v!r} has a '.' or '..' segment")
+        return v
+
+
 class ModelStoreConfig(StrictModel):
     """The stack's S3 bucket for model weights and the serving code (see docs/cold-start.md)."""
 
@@ -511,6 +554,47 @@ class ModelStoreConfig(StrictModel):
         "ray-serving", description="Kubernetes ServiceAccount of the Ray pods; its Pod "
         "Identity role reads the model store.",
     )
+    imports: list[ModelImport] = Field(
+        default_factory=list, max_length=20,
+        description="Hugging Face models to copy into the store, one one-shot Job each "
+        "(docs/cold-start.md). Empty: no Job, no importer role.",
+    )
+    import_cpu: int = Field(
+        2, ge=1, le=16, description="CPU cores (vCPU) requested by each import Job's pod.",
+    )
+    import_memory_gib: int = Field(
+        4, ge=1, le=64, description="Memory (GiB) requested by each import Job's pod.",
+    )
+    import_timeout_minutes: int = Field(
+        60, ge=5, le=1440,
+        description="Minutes an import Job may run (activeDeadlineSeconds) and `pulumi up` "
+        "waits for it.",
+    )
+    importer_service_account: DnsLabel = Field(
+        "model-importer", description="Kubernetes ServiceAccount of the import Jobs; its Pod "
+        "Identity role may write only under each import's prefix.",
+    )
+
+    @field_validator("importer_service_account")
+    @classmethod
+    def _importer_has_its_own_identity(cls, v: str, info: ValidationInfo) -> str:
+        if v == info.data.get("service_account"):
+            raise ValueError(f"importerServiceAccount {v!r} is the Ray pods' serviceAccount; "
+                             "the importer's write role needs a ServiceAccount of its own")
+        return v
+
+    @field_validator("imports")
+    @classmethod
+    def _imports_distinct(cls, v: list[ModelImport]) -> list[ModelImport]:
+        seen: dict[str, int] = {}
+        for i, imp in enumerate(v):
+            if imp.prefix in seen:
+                raise ValueError(
+                    f"imports[{i}].prefix {imp.prefix!r} is also imports[{seen[imp.prefix]}]'s;"
+                    " two models would overwrite each other"
+                )
+            seen[imp.prefix] = i
+        return v
 
     @field_validator("extra_read_grants")
     @classmethod
