@@ -25,6 +25,7 @@ from infra.cluster import Cluster
 from infra.component import register_declared_outputs
 from infra.config import AlbConfig
 from infra.context import StackContext
+from infra.helm import pinned_release
 from infra.iam import pod_identity_role
 from infra.lb_controller_iam import controller_policy
 from serve_app.config import ServingConfig
@@ -185,13 +186,10 @@ class Exposure(pulumi.ComponentResource):
             tags=ctx.tags,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        chart = versions.AWS_LB_CONTROLLER_CHART
-        self.controller = k8s.helm.v3.Release(
+        self.controller = pinned_release(
             f"{name}-lb-controller",
-            name="aws-load-balancer-controller",
-            chart=chart.chart,
-            version=chart.version,
-            repository_opts={"repo": chart.repo},
+            release_name="aws-load-balancer-controller",
+            chart=versions.AWS_LB_CONTROLLER_CHART,
             namespace=NAMESPACE,
             values=pulumi.Output.all(region, vpc_id).apply(
                 lambda a: controller_values(ctx.cluster_name, a[0], a[1], ctx.tags)

@@ -17,6 +17,7 @@ import pulumi_kubernetes as k8s
 from infra import labels, versions
 from infra.component import register_declared_outputs
 from infra.config import GpuAmiFamily
+from infra.helm import pinned_release
 
 NAMESPACE = "nvidia"
 DCGM_SCRAPE_VALUE = "dcgm-exporter"
@@ -106,29 +107,15 @@ class GpuEnablement(pulumi.ComponentResource):
         self.namespace = NAMESPACE
         self.releases = {}
         if needs_device_plugin(gpu_ami_family):
-            self.releases["device-plugin"] = _release(
-                f"{name}-device-plugin", "nvidia-device-plugin",
-                versions.NVIDIA_DEVICE_PLUGIN_CHART, device_plugin_values(), in_ns,
+            self.releases["device-plugin"] = pinned_release(
+                f"{name}-device-plugin", release_name="nvidia-device-plugin",
+                chart=versions.NVIDIA_DEVICE_PLUGIN_CHART, namespace=NAMESPACE,
+                values=device_plugin_values(), opts=in_ns,
             )
-        self.releases["dcgm-exporter"] = _release(
-            f"{name}-dcgm-exporter", "dcgm-exporter",
-            versions.DCGM_EXPORTER_CHART, dcgm_exporter_values(), in_ns,
+        self.releases["dcgm-exporter"] = pinned_release(
+            f"{name}-dcgm-exporter", release_name="dcgm-exporter",
+            chart=versions.DCGM_EXPORTER_CHART, namespace=NAMESPACE,
+            values=dcgm_exporter_values(), opts=in_ns,
         )
         register_declared_outputs(self)
 
-
-def _release(
-    resource_name: str, release_name: str, chart: versions.Chart, values: dict[str, Any],
-    opts: pulumi.ResourceOptions,
-) -> k8s.helm.v3.Release:
-    """A pinned Helm release in the NVIDIA namespace (chart, version and repo from versions)."""
-    return k8s.helm.v3.Release(
-        resource_name,
-        name=release_name,
-        chart=chart.chart,
-        version=chart.version,
-        repository_opts={"repo": chart.repo},
-        namespace=NAMESPACE,
-        values=values,
-        opts=opts,
-    )

@@ -24,6 +24,7 @@ from infra.cluster import Cluster
 from infra.component import register_declared_outputs
 from infra.config import GpuNodePoolConfig, KarpenterConfig
 from infra.context import StackContext
+from infra.helm import pinned_release
 from infra.iam import node_role as make_node_role
 from infra.iam import pod_identity_role
 from infra.karpenter_iam import controller_policy, interruption_rules, queue_policy
@@ -382,23 +383,19 @@ class Karpenter(pulumi.ComponentResource):
         )
 
         # -- charts: CRDs first, then the controller (which skips its bundled CRDs)
-        crd_chart = versions.KARPENTER_CRD_CHART
-        crds = k8s.helm.v3.Release(
+        crds = pinned_release(
             f"{name}-crd",
-            name="karpenter-crd",
-            chart=crd_chart.chart,
-            version=crd_chart.version,
+            release_name="karpenter-crd",
+            chart=versions.KARPENTER_CRD_CHART,
             namespace=NAMESPACE,
             opts=pulumi.ResourceOptions.merge(
                 k8s_child, pulumi.ResourceOptions(depends_on=[cluster.node_group])
             ),
         )
-        chart = versions.KARPENTER_CHART
-        self.controller = k8s.helm.v3.Release(
+        self.controller = pinned_release(
             f"{name}-controller",
-            name="karpenter",
-            chart=chart.chart,
-            version=chart.version,
+            release_name="karpenter",
+            chart=versions.KARPENTER_CHART,
             namespace=NAMESPACE,
             skip_crds=True,
             values=queue.name.apply(

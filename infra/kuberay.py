@@ -20,6 +20,7 @@ import pulumi_kubernetes as k8s
 
 from infra import labels, versions
 from infra.component import register_declared_outputs
+from infra.helm import pinned_release
 
 NAMESPACE = "kuberay-system"
 RELEASE_NAME = "kuberay-operator"
@@ -81,13 +82,10 @@ class KubeRay(pulumi.ComponentResource):
         super().__init__("llm-platform:k8s:KubeRay", name, None, opts)
         k8s_child = pulumi.ResourceOptions(parent=self, provider=provider)
         ns = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": NAMESPACE}, opts=k8s_child)
-        chart = versions.KUBERAY_OPERATOR_CHART
-        self.release = k8s.helm.v3.Release(
+        self.release = pinned_release(
             f"{name}-operator",
-            name=RELEASE_NAME,
-            chart=chart.chart,
-            version=chart.version,
-            repository_opts={"repo": chart.repo},
+            release_name=RELEASE_NAME,
+            chart=versions.KUBERAY_OPERATOR_CHART,
             namespace=NAMESPACE,
             values=operator_values(),
             opts=pulumi.ResourceOptions.merge(

@@ -28,6 +28,7 @@ from infra import gpu, labels, versions
 from infra.cluster import Cluster, gp3_storage_class
 from infra.component import register_declared_outputs
 from infra.config import MonitoringConfig
+from infra.helm import pinned_release
 
 NAMESPACE = "monitoring"
 # A fixed Helm release name: object names stay stable and nothing keys off a random suffix.
@@ -443,14 +444,11 @@ class Monitoring(pulumi.ComponentResource):
                 in_ns,
             ))
 
-        chart = versions.KUBE_PROMETHEUS_STACK_CHART
         self.namespace = NAMESPACE
-        self.release = k8s.helm.v3.Release(
+        self.release = pinned_release(
             f"{name}-stack",
-            name=RELEASE_NAME,
-            chart=chart.chart,
-            version=chart.version,
-            repository_opts={"repo": chart.repo},
+            release_name=RELEASE_NAME,
+            chart=versions.KUBE_PROMETHEUS_STACK_CHART,
             namespace=NAMESPACE,
             values=stack_values(cfg, receivers),
             # First install waits for Prometheus' volume and the webhook job; 5 min is tight.
