@@ -233,7 +233,8 @@ def summarize(rendered: Rendered, serving_models: list[str] | None = None) -> di
             "instanceTypes": reqs.get("node.kubernetes.io/instance-type")
             or reqs.get("karpenter.k8s.aws/instance-family", []),
             "capacityTypes": reqs.get("karpenter.sh/capacity-type", []),
-            "limits": obj["spec"].get("limits", {}),
+            # Sorted, as the manifests are: the spec's key order varies from run to run.
+            "limits": dict(sorted(obj["spec"].get("limits", {}).items())),
             "weight": obj["spec"].get("weight"),
         })
     pools.sort(key=lambda p: (-(p["weight"] or 0), p["name"]))
