@@ -14,21 +14,21 @@ import pulumi
 from dashboards import build as dashboard_builder
 from dashboards import rules as alert_rules
 from infra import config
-from infra.api_keys import ApiKeys, pod_extras, with_keys_file
-from infra.cluster import Cluster
 from infra.context import StackContext
-from infra.exposure import Exposure
-from infra.gcs_store import GcsRedis
-from infra.gpu import GpuEnablement
-from infra.karpenter import Karpenter
-from infra.kuberay import KubeRay
-from infra.model_import import ModelImports
-from infra.model_store import ModelStore
-from infra.monitoring import Monitoring
-from infra.network import Network
-from infra.network_policy import RayNetworkPolicies, vpc_ranges
-from infra.rayservice import NAMESPACE as SERVING_NAMESPACE
-from infra.rayservice import RayPodExtras, RayService, serving_namespace
+from infra.foundation.cluster import Cluster
+from infra.foundation.karpenter import Karpenter
+from infra.foundation.network import Network
+from infra.platform.gpu import GpuEnablement
+from infra.platform.kuberay import KubeRay
+from infra.platform.monitoring import Monitoring
+from infra.serving.api_keys import ApiKeys, pod_extras, with_keys_file
+from infra.serving.exposure import Exposure
+from infra.serving.gcs_store import GcsRedis
+from infra.serving.model_import import ModelImports
+from infra.serving.model_store import ModelStore
+from infra.serving.network_policy import RayNetworkPolicies, vpc_ranges
+from infra.serving.rayservice import NAMESPACE as SERVING_NAMESPACE
+from infra.serving.rayservice import RayPodExtras, RayService, serving_namespace
 
 cfg = config.load()
 ctx = StackContext.current(cfg)

@@ -26,8 +26,8 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from infra import cost
-from infra.catalog import CATALOG, UnknownRegionError, instance_types
+from infra.capacity import cost
+from infra.capacity.catalog import CATALOG, UnknownRegionError, instance_types
 from serve_app.config import Name, ServingConfig, StrictModel
 
 PROJECT = "llm-platform"
@@ -1069,7 +1069,7 @@ def validate(
         problems += [_describe(e) for e in exc.errors()]
         raise ConfigError(problems) from None
     # Does every model fit its GPUs and pool? (needs the whole, schema-valid config)
-    from infra import capacity  # imports this module's types
+    from infra.capacity import fit as capacity  # imports this module's types
 
     problems += [f"{PROJECT}:{p}" for p in capacity.problems(cfg)]
     if region is not None:
@@ -1096,7 +1096,7 @@ def min_replica_costs(
 ) -> list[tuple[str, str, cost.PoolCost]]:
     """(model id, pool, cheapest fleet for its minReplicas) of every GPU model: what runs all the
     time, priced per model on the pool the RayService places it on (infra/capacity.py)."""
-    from infra import capacity  # imports this module's types
+    from infra.capacity import fit as capacity  # imports this module's types
 
     out = []
     for m in cfg.serving.models:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from infra.cost import DEFAULT_CEILING_USD_PER_HOUR
+from infra.capacity.cost import DEFAULT_CEILING_USD_PER_HOUR
 from policy.core import Context, Policy
 from policy.rules import (
     aws_eks,

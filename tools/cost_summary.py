@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from infra import catalog, cost
+from infra.capacity import catalog, cost
 from infra.config import min_replica_costs, own_keys, validate
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from infra.rayservice import in_place
+from infra.serving.rayservice import in_place
 
 UPGRADE_COST = {
     "NewCluster": "a second full cluster runs until it is ready: up to the new cluster's first"

@@ -260,7 +260,8 @@ def summarize(rendered: Rendered, serving_models: list[str] | None = None) -> di
 
 def monitoring_summary(rendered: Rendered) -> dict[str, Any]:
     """The monitoring release, its monitors, alert names and Grafana dashboards."""
-    from infra import monitoring, versions
+    from infra import versions
+    from infra.platform import monitoring
 
     releases = [
         {k: r.inputs.get(k) for k in ("name", "chart", "version", "namespace")}

@@ -6,8 +6,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from infra import cost
-from infra.catalog import UnknownRegionError
+from infra.capacity import cost
+from infra.capacity.catalog import UnknownRegionError
 from policy.core import Context, Policy, Resource, get, k8s_kind
 
 GPU_TAINT_KEY = "nvidia.com/gpu"

@@ -82,7 +82,7 @@ def store(s3_server: str) -> dict[str, str]:
     under code/ (the same bytes `pulumi up` uploads)."""
     import boto3
 
-    from infra import code_bundle
+    from infra.serving import code_bundle
     from serve_app.tiny_model import ensure_tiny_model
 
     s3 = boto3.client("s3", endpoint_url=s3_server, region_name="us-west-2",

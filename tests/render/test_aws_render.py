@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from infra import labels, versions
-from infra.catalog import CATALOG
-from infra.karpenter import NODECLASS_API, NODEPOOL_API
+from infra.capacity.catalog import CATALOG
+from infra.foundation.karpenter import NODECLASS_API, NODEPOOL_API
 from tests.support.crds import validate_custom_resource
 from tools.mocks import Resource
 from tools.render import STACKS, Rendered, render_stack

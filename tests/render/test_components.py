@@ -8,19 +8,19 @@ from collections.abc import Callable
 
 import pytest
 
-from infra.api_keys import ApiKeys
-from infra.cluster import Cluster
 from infra.component import declared_outputs
-from infra.exposure import Exposure
-from infra.gcs_store import GcsRedis
-from infra.gpu import GpuEnablement
-from infra.karpenter import Karpenter
-from infra.kuberay import KubeRay
-from infra.model_store import ModelStore
-from infra.monitoring import Monitoring
-from infra.network import Network
-from infra.network_policy import RayNetworkPolicies
-from infra.rayservice import RayService
+from infra.foundation.cluster import Cluster
+from infra.foundation.karpenter import Karpenter
+from infra.foundation.network import Network
+from infra.platform.gpu import GpuEnablement
+from infra.platform.kuberay import KubeRay
+from infra.platform.monitoring import Monitoring
+from infra.serving.api_keys import ApiKeys
+from infra.serving.exposure import Exposure
+from infra.serving.gcs_store import GcsRedis
+from infra.serving.model_store import ModelStore
+from infra.serving.network_policy import RayNetworkPolicies
+from infra.serving.rayservice import RayService
 from tools.render import STACKS, Rendered
 
 COMPONENTS = [

@@ -16,8 +16,8 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from infra.cluster import Cluster
-from infra.karpenter import Karpenter
+from infra.foundation.cluster import Cluster
+from infra.foundation.karpenter import Karpenter
 from tests.support.ordering import (
     EKS_ADDON,
     EKS_CLUSTER_TYPES,

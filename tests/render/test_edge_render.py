@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 import yaml
 
-from infra import kuberay, monitoring, versions
-from infra.api_keys import KEYS_FILE, MOUNT_DIR, SECRET_NAME
-from infra.exposure import ALB, SERVE_PORT, SERVICE_ACCOUNT
-from infra.exposure import NAMESPACE as LBC_NAMESPACE
-from infra.lb_controller_iam import controller_policy
-from infra.rayservice import NAMESPACE
+from infra import versions
+from infra.platform import kuberay, monitoring
+from infra.serving.api_keys import KEYS_FILE, MOUNT_DIR, SECRET_NAME
+from infra.serving.exposure import ALB, SERVE_PORT, SERVICE_ACCOUNT
+from infra.serving.exposure import NAMESPACE as LBC_NAMESPACE
+from infra.serving.lb_controller_iam import controller_policy
+from infra.serving.rayservice import NAMESPACE
 from tests.render.test_core_objects import core_objects, kubernetes_version
 from tests.render.test_exposure_scan import exposure_problems
 from tests.render.test_helm_values import check_release

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from infra.exposure import INTERNAL_RAY_PORTS
+from infra.serving.exposure import INTERNAL_RAY_PORTS
 from tools.render import STACKS, Rendered
 
 PORTS = set(INTERNAL_RAY_PORTS.values())

@@ -14,7 +14,7 @@ import pytest
 
 from infra import labels
 from infra.config import ClusterConfig, ModelImport
-from infra.model_import import job_name, writer_policy
+from infra.serving.model_import import job_name, writer_policy
 from policy.offline import from_render, run
 from policy.pack import context
 from tests.support.k8s_schema import core_object_errors

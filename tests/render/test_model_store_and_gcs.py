@@ -10,9 +10,9 @@ from collections.abc import Callable
 import kubernetes_validate
 import pytest
 
-from infra import code_bundle
 from infra.config import ClusterConfig
-from infra.model_store import reader_policy
+from infra.serving import code_bundle
+from infra.serving.model_store import reader_policy
 from tools.mocks import ACCOUNT, REGION, Resource
 from tools.render import STACKS, Rendered, render_stack
 

@@ -13,8 +13,9 @@ import pytest
 
 from dashboards import build as dashboard_builder
 from dashboards import rules as alert_rules
-from infra import monitoring, versions
+from infra import versions
 from infra.config import own_keys, validate
+from infra.platform import monitoring
 from tests.support.crds import validate_custom_resource
 from tests.support.k8s_schema import core_object_errors
 from tools.mocks import Resource

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from infra import versions
-from infra.api_keys import serving_with_keys_file
 from infra.config import own_keys, validate
+from infra.serving.api_keys import serving_with_keys_file
 from serve_app.config import ServingConfig
 from tests.support.crds import validate_custom_resource
 from tools.render import ROOT, STACKS, Rendered, main, stack_config, summarize, summary_markdown

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
-from infra.api_keys import (
+from infra.serving.api_keys import (
     KEYS_FILE,
     MOUNT_DIR,
     SECRET_NAME,

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from infra import capacity
+from infra.capacity import fit as capacity
+from infra.capacity.model_catalog import facts_for
 from infra.config import ConfigError, own_keys, validate
-from infra.model_catalog import facts_for
 from tools.render import stack_config
 
 P = "llm-platform:"

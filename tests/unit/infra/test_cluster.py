@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from infra.cluster import access_entries, api_access_rules, endpoint_settings, gp3_storage_class
 from infra.config import ClusterConfig
+from infra.foundation.cluster import (
+    access_entries,
+    api_access_rules,
+    endpoint_settings,
+    gp3_storage_class,
+)
 from tests.support.specs import ACCOUNT
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from infra.capacity.cost import DEFAULT_CEILING_USD_PER_HOUR
 from infra.config import (
     PROFILES,
     ConfigError,
@@ -18,7 +19,6 @@ from infra.config import (
     pool_costs,
     validate,
 )
-from infra.cost import DEFAULT_CEILING_USD_PER_HOUR
 from tools.render import ROOT, stack_config
 
 

@@ -7,8 +7,8 @@ import itertools
 
 import pytest
 
-from infra import catalog, cost
-from infra.catalog import instance_types
+from infra.capacity import catalog, cost
+from infra.capacity.catalog import instance_types
 
 
 def brute_force(types, region, gpus, cpu=None, mem=None) -> float:

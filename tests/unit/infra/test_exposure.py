@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from infra import versions
 from infra.config import AlbConfig
-from infra.exposure import (
+from infra.serving.exposure import (
     ALB,
     INTERNAL_RAY_PORTS,
     SERVE_PORT,

@@ -9,7 +9,7 @@ import kubernetes_validate
 import pytest
 
 from infra.config import ClusterConfig, InClusterRedisConfig
-from infra.gcs_store import (
+from infra.serving.gcs_store import (
     PASSWORD_KEY,
     PASSWORD_SECRET,
     fault_tolerance_options,

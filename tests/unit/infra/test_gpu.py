@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from infra import labels
 from infra.config import KarpenterConfig
-from infra.gpu import dcgm_exporter_values, device_plugin_values, needs_device_plugin
+from infra.platform.gpu import dcgm_exporter_values, device_plugin_values, needs_device_plugin
 
 
 def test_gpu_daemonsets_only_on_gpu_nodes_and_scrapeable() -> None:

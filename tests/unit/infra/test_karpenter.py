@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from infra import labels, versions
-from infra.catalog import CATALOG
+from infra.capacity.catalog import CATALOG
 from infra.config import GpuNodePoolConfig, KarpenterConfig
-from infra.karpenter import (
+from infra.foundation.karpenter import (
     ami_alias,
     controller_values,
     gpu_node_class,

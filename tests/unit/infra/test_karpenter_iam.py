@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from infra.karpenter_iam import (
+from infra.foundation.karpenter_iam import (
     PARLIAMENT_EXCEPTIONS,
     controller_policy,
     interruption_rules,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from infra import labels, versions
-from infra.kuberay import FEATURE_GATES, METRICS_PORT, operator_values
+from infra.platform.kuberay import FEATURE_GATES, METRICS_PORT, operator_values
 from tests.support.upstream import load_yaml, upstream_file
 
 CHART_VALUES = upstream_file("kuberay-operator", versions.KUBERAY_VERSION, "values.yaml")

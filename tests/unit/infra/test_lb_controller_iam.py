@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from infra import versions
-from infra.lb_controller_iam import DIFFERENCES, PARLIAMENT_EXCEPTIONS, controller_policy
+from infra.serving.lb_controller_iam import DIFFERENCES, PARLIAMENT_EXCEPTIONS, controller_policy
 from tests.support.specs import parliament_problems
 from tests.support.upstream import upstream_file
 

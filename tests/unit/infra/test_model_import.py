@@ -9,7 +9,7 @@ from typing import Any
 
 from infra import labels, versions
 from infra.config import ModelImport, ModelStoreConfig
-from infra.model_import import (
+from infra.serving.model_import import (
     BACKOFF_LIMIT,
     IMPORT_SCRIPT,
     TTL_SECONDS_AFTER_FINISHED,

@@ -11,8 +11,8 @@ from typing import Any
 
 from parliament import analyze_policy_string, enhance_finding
 
-from infra import code_bundle
-from infra.model_store import (
+from infra.serving import code_bundle
+from infra.serving.model_store import (
     HF_TOKEN_KEY,
     HF_TOKEN_SECRET,
     default_bucket_name,

@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
-from infra import gpu, karpenter, labels, monitoring
+from infra import labels
 from infra.config import ConfigError, MonitoringConfig, validate
-from infra.monitoring import Receivers
+from infra.foundation import karpenter
+from infra.platform import gpu, monitoring
+from infra.platform.monitoring import Receivers
 from tests.support.crds import validate_custom_resource
 from tests.support.upstream import load_yaml, upstream_file
 

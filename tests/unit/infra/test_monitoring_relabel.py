@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 import yaml
 
-from infra import labels, monitoring
+from infra import labels
+from infra.platform import monitoring
 
 PROMETHEUS = shutil.which("prometheus")
 pytestmark = pytest.mark.skipif(

@@ -6,7 +6,7 @@ from ipaddress import IPv4Network
 
 import pytest
 
-from infra.network import flow_log_policy, subnet_plan
+from infra.foundation.network import flow_log_policy, subnet_plan
 from tests.support.specs import ACCOUNT, CLUSTER, parliament_problems
 
 

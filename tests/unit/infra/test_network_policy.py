@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from infra.exposure import INTERNAL_RAY_PORTS, SERVE_PORT
-from infra.network_policy import NS_LABEL, POD_IDENTITY_AGENT, RAY_POD, ray_network_policies
+from infra.serving.exposure import INTERNAL_RAY_PORTS, SERVE_PORT
+from infra.serving.network_policy import NS_LABEL, POD_IDENTITY_AGENT, RAY_POD, ray_network_policies
 from tests.support.k8s_schema import core_object_errors
 
 VPC = [IPv4Network("10.0.0.0/16")]

@@ -14,7 +14,7 @@ import yaml
 
 from infra import labels, versions
 from infra.config import StackConfig, own_keys, validate
-from infra.rayservice import (
+from infra.serving.rayservice import (
     INGRESS_GROUP,
     INGRESS_RESOURCE,
     RayPodExtras,

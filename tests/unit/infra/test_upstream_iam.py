@@ -18,15 +18,15 @@ from pathlib import Path
 import pytest
 
 from infra import versions
-from infra.iam import NODE_MANAGED_POLICIES
-from infra.karpenter_iam import (
+from infra.foundation.karpenter_iam import (
     NODE_ROLE_UPSTREAM_OMISSIONS,
     RULE_UPSTREAM_OMISSIONS,
     UPSTREAM_OMISSIONS,
     controller_policy,
     interruption_rules,
 )
-from infra.network import flow_log_policy
+from infra.foundation.network import flow_log_policy
+from infra.iam import NODE_MANAGED_POLICIES
 from tests.support.specs import ACCOUNT, CLUSTER, QUEUE_ARN
 from tests.support.upstream import actions, cfn_policy_documents, cloudformation, upstream_file
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from infra.cost import DEFAULT_CEILING_USD_PER_HOUR
+from infra.capacity.cost import DEFAULT_CEILING_USD_PER_HOUR
 from policy.pack import POLICIES, context
 
 # The policies the issue requires to be mandatory (policy name -> what it enforces).

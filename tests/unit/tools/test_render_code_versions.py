@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from infra.config import own_keys, validate
-from infra.rayservice import RayPodExtras, rayservice
+from infra.serving.rayservice import RayPodExtras, rayservice
 from tools.mocks import Resource
 from tools.render import Rendered, stack_config, summarize, summary_markdown
 

@@ -26,12 +26,12 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from infra import labels
-from infra.cluster import Cluster
 from infra.component import register_declared_outputs
 from infra.config import GcsFaultToleranceConfig, InClusterRedisConfig, SecretStr
 from infra.context import StackContext
-from infra.network import Network
-from infra.rayservice import INGRESS_GROUP, RayPodExtras
+from infra.foundation.cluster import Cluster
+from infra.foundation.network import Network
+from infra.serving.rayservice import INGRESS_GROUP, RayPodExtras
 from infra.versions import REDIS_IMAGE
 
 REDIS_PORT = 6379

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.network import DISCOVERY_TAG
+from infra.foundation.network import DISCOVERY_TAG
 
 # Reasoned exceptions to `parliament` findings above LOW, by statement Sid (tests enforce that
 # nothing else is flagged). parliament checks each statement alone and expects one statement to

@@ -33,7 +33,7 @@ from infra.component import register_declared_outputs
 from infra.config import ModelImport, ModelStoreConfig
 from infra.context import StackContext
 from infra.iam import pod_identity_role
-from infra.model_store import HF_TOKEN_KEY, HF_TOKEN_SECRET, ModelStore
+from infra.serving.model_store import HF_TOKEN_KEY, HF_TOKEN_SECRET, ModelStore
 
 JOB_LABELS = {"app.kubernetes.io/name": "model-import", "app.kubernetes.io/part-of": "llm-platform"}
 SCRATCH = "/scratch"

@@ -18,18 +18,19 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra import cost, labels, versions
-from infra.catalog import CATALOG, instance_types
-from infra.cluster import Cluster
+from infra import labels, versions
+from infra.capacity import cost
+from infra.capacity.catalog import CATALOG, instance_types
 from infra.component import register_declared_outputs
 from infra.config import GpuNodePoolConfig, KarpenterConfig
 from infra.context import StackContext
+from infra.foundation.cluster import Cluster
+from infra.foundation.karpenter_iam import controller_policy, interruption_rules, queue_policy
+from infra.foundation.network import DISCOVERY_TAG
 from infra.helm import pinned_release
 from infra.iam import node_role as make_node_role
 from infra.iam import pod_identity_role
-from infra.karpenter_iam import controller_policy, interruption_rules, queue_policy
 from infra.labels import GPU_MODEL_LABEL, GPU_POOL_LABEL, NODE_CLASS_LABEL  # noqa: F401 (API)
-from infra.network import DISCOVERY_TAG
 
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "karpenter"

@@ -19,9 +19,9 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from infra.catalog import CATALOG, InstanceType, instance_types
-from infra.model_catalog import CATALOG as MODEL_CATALOG
-from infra.model_catalog import facts_for
+from infra.capacity.catalog import CATALOG, InstanceType, instance_types
+from infra.capacity.model_catalog import CATALOG as MODEL_CATALOG
+from infra.capacity.model_catalog import facts_for
 from serve_app.config import ModelFacts, ModelSpec
 
 if TYPE_CHECKING:  # config.py imports this module at validation time

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 
 from infra.component import register_declared_outputs
 from infra.config import StackConfig
-from infra.rayservice import RayPodExtras
+from infra.serving.rayservice import RayPodExtras
 from serve_app.config import ServingConfig
 
 SECRET_NAME = "llm-platform-api-keys"

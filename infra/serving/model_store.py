@@ -21,13 +21,13 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra import code_bundle
-from infra.cluster import Cluster
 from infra.component import register_declared_outputs
 from infra.config import ModelStoreConfig, SecretStr, split_s3_uri
 from infra.context import StackContext
+from infra.foundation.cluster import Cluster
 from infra.iam import pod_identity_role
-from infra.rayservice import RayPodExtras
+from infra.serving import code_bundle
+from infra.serving.rayservice import RayPodExtras
 
 HF_TOKEN_SECRET = "hf-token"
 HF_TOKEN_KEY = "token"

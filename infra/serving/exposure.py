@@ -21,13 +21,13 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra import labels, versions
-from infra.cluster import Cluster
 from infra.component import register_declared_outputs
 from infra.config import AlbConfig
 from infra.context import StackContext
+from infra.foundation.cluster import Cluster
 from infra.helm import pinned_release
 from infra.iam import pod_identity_role
-from infra.lb_controller_iam import controller_policy
+from infra.serving.lb_controller_iam import controller_policy
 from serve_app.config import ServingConfig
 
 NAMESPACE = "kube-system"

@@ -52,7 +52,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from infra import capacity, labels, versions
+from infra import labels, versions
+from infra.capacity import fit as capacity
 from infra.component import register_declared_outputs
 from infra.config import StackConfig
 from serve_app.serve_config import cluster_env, serve_applications

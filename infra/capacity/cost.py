@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 
-from infra.catalog import InstanceType, hourly_price
+from infra.capacity.catalog import InstanceType, hourly_price
 
 # Default `costCeilingPerHour` (USD/h) per environment profile: a little above the worst case of
 # the profile's own GPU pools (dev 18.51, staging 93.39, prod 373.88 in us-west-2), so that
@@ -154,7 +154,7 @@ def nodepool_instance_types(obj: dict) -> list[str]:
 def nodepool_worst_case(obj: dict, region: str) -> PoolCost | None:
     """Worst case of a NodePool manifest whose instance types are all catalogued GPU types
     (None when it names none of them). Raises ValueError for a GPU NodePool it cannot bound."""
-    from infra.catalog import by_name
+    from infra.capacity.catalog import by_name
 
     names = nodepool_instance_types(obj)
     types = [t for t in (by_name(n) for n in names) if t is not None]

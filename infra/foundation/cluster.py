@@ -19,8 +19,8 @@ from infra import labels
 from infra.component import register_declared_outputs
 from infra.config import ClusterConfig
 from infra.context import StackContext
+from infra.foundation.network import DISCOVERY_TAG, Network
 from infra.iam import node_role, pod_identity_role
-from infra.network import DISCOVERY_TAG, Network
 
 ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"

@@ -24,11 +24,12 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 from pydantic import SecretStr
 
-from infra import gpu, labels, versions
-from infra.cluster import Cluster, gp3_storage_class
+from infra import labels, versions
 from infra.component import register_declared_outputs
 from infra.config import MonitoringConfig
+from infra.foundation.cluster import Cluster, gp3_storage_class
 from infra.helm import pinned_release
+from infra.platform import gpu
 
 NAMESPACE = "monitoring"
 # A fixed Helm release name: object names stay stable and nothing keys off a random suffix.

@@ -37,7 +37,7 @@ import pulumi_kubernetes as k8s
 
 from infra.component import register_declared_outputs
 from infra.config import NetworkConfig
-from infra.exposure import INTERNAL_RAY_PORTS, SERVE_PORT
+from infra.serving.exposure import INTERNAL_RAY_PORTS, SERVE_PORT
 
 RAY_POD = {"ray.io/is-ray-node": "yes"}
 OPERATOR_POD = {"app.kubernetes.io/name": "kuberay-operator"}
