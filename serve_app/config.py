@@ -126,8 +126,11 @@ class ModelSpec(StrictModel):
         description="Hugging Face repo id, local directory or object-store URI the engine loads"
         " from.",
     )
-    task: Literal["generate", "embed"] = Field(
-        "generate", description="generate: completions and chat; embed: embeddings."
+    task: Literal["generate", "embed", "score"] = Field(
+        "generate",
+        description="generate: completions and chat; embed: embeddings; score: rerank scores"
+        " (/v1/score). embed and score run on vLLM's pooling runner (`runner: pooling`; vLLM"
+        " removed the `task` engine argument Ray's docs still show).",
     )
     engine_args: dict[str, Any] = Field(
         default_factory=dict,
@@ -263,6 +266,10 @@ class IngressConfig(StrictModel):
         return self
 
 
+# Late on purpose: serve_app.rag.config builds on StrictModel and Name defined above.
+from serve_app.rag.config import RagConfig, check_rag_references  # noqa: E402
+
+
 class ServingConfig(StrictModel):
     app_name: Name = Field(
         "llm-platform", description="Ray Serve application name (prefix of per-model apps)."
@@ -289,6 +296,11 @@ class ServingConfig(StrictModel):
     aliases: list[Alias] = Field(
         default_factory=list, max_length=64,
         description="Public names that split traffic between models (canaries).",
+    )
+    rag: RagConfig = Field(
+        default_factory=RagConfig,
+        description="Vector stores (OpenAI Files + Vector Stores API on PostgreSQL + pgvector)"
+        " and retrieval pipelines served as models (serve_app/rag/config.py).",
     )
     auth: AuthConfig = Field(default_factory=AuthConfig, description="API keys.")
     ingress: IngressConfig = Field(
@@ -341,6 +353,15 @@ class ServingConfig(StrictModel):
                 raise ValueError(f"aliases[{i}] mixes generate and embed models")
         return value
 
+    @field_validator("rag")
+    @classmethod
+    def _check_rag(cls, value: RagConfig, info: pydantic.ValidationInfo) -> RagConfig:
+        models, aliases = info.data.get("models"), info.data.get("aliases")
+        if models is None or aliases is None:
+            return value
+        check_rag_references(value, models, aliases)
+        return value
+
     @field_validator("auth")
     @classmethod
     def _check_allowed_models(cls, value: AuthConfig, info: pydantic.ValidationInfo) -> AuthConfig:
@@ -348,6 +369,8 @@ class ServingConfig(StrictModel):
         if models is None or aliases is None:
             return value
         known = {m.id for m in models} | {a.name for a in aliases}
+        rag = info.data.get("rag")
+        known |= {p.name for p in rag.pipelines} if rag is not None else set()
         for key_name, names in value.allowed_models.items():
             for j, name in enumerate(names):
                 if name not in known:
@@ -383,5 +406,9 @@ class ServingConfig(StrictModel):
         raise KeyError(model_id)
 
     def public_names(self) -> list[str]:
-        """Every name a client may put in `model`: model ids, then aliases."""
-        return [m.id for m in self.models] + [a.name for a in self.aliases]
+        """Every name a client may put in `model`: model ids, aliases, then pipelines."""
+        return (
+            [m.id for m in self.models]
+            + [a.name for a in self.aliases]
+            + [p.name for p in self.rag.pipelines]
+        )

@@ -47,7 +47,11 @@ def llm_config(spec: ModelSpec, cfg: ServingConfig, **extra: Any) -> LLMConfig:
         }
         if acc.accelerator_type:
             kwargs["accelerator_type"] = acc.accelerator_type
-    if spec.task == "embed":
+    if spec.task in ("embed", "score"):
+        # vLLM 0.29 has no `task` argument: pooling models run on runner "pooling" with
+        # convert "embed" or "classify" (vllm/config/model.py, _RUNNER_CONVERTS). Converting a
+        # native pooling model (BertModel, *ForSequenceClassification) is a no-op
+        # (vllm/model_executor/models/adapters.py: as_embedding_model / as_seq_cls_model).
         engine.setdefault("runner", "pooling")
-        engine.setdefault("convert", "embed")
+        engine.setdefault("convert", "embed" if spec.task == "embed" else "classify")
     return LLMConfig(**kwargs, **extra)
