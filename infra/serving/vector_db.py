@@ -72,15 +72,17 @@ RAY_UID, RAY_GID = 1000, 100  # the ray images' user (see infra/model_import.py)
 TTL_SECONDS_AFTER_FINISHED = 86_400
 BACKOFF_LIMIT = 3  # a paused Aurora may refuse the first connection while it resumes
 
-# Runs as `python -c` in the ray-llm image: the driver into the scratch volume, the serve_app
-# bundle from the model store, the password from Secrets Manager, then the serve side's own
-# migration (`serve_app.rag.schema.main`). Inputs come from env, not string formatting.
+# Runs as `python -c` in the ray-llm image: the driver into the scratch volume (if the image
+# lacks it), the serve_app bundle from the model store, the password from Secrets Manager, then
+# the serve side's own migration (`serve_app.rag.schema.main`). Inputs come from env, not
+# string formatting.
 MIGRATE_SCRIPT = """\
-import os, subprocess, sys
+import importlib.util, os, subprocess, sys
 import boto3
 scratch = os.environ["SCRATCH"]
-subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-cache-dir",
-                "--target", scratch + "/py", os.environ["PSYCOPG_REQUIREMENT"]], check=True)
+if importlib.util.find_spec("psycopg") is None:  # the pinned ray-llm image has none
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-cache-dir",
+                    "--target", scratch + "/py", os.environ["PSYCOPG_REQUIREMENT"]], check=True)
 bucket, _, key = os.environ["CODE_URI"].removeprefix("s3://").partition("/")
 boto3.client("s3").download_file(bucket, key, scratch + "/code.zip")
 sys.path[:0] = [scratch + "/py", scratch + "/code.zip/bundle"]
@@ -216,6 +218,9 @@ def migration_job(
         {"name": "SCRATCH", "value": SCRATCH},
         {"name": "HOME", "value": SCRATCH},  # pip writes under $HOME; the root fs is read-only
         {"name": "AWS_REGION", "value": region},
+        # boto3 reads the region from AWS_DEFAULT_REGION, not AWS_REGION (botocore's config
+        # table, `region`); without it the secret read fails with NoRegionError.
+        {"name": "AWS_DEFAULT_REGION", "value": region},
         {"name": "PIP_DISABLE_PIP_VERSION_CHECK", "value": "1"},
     ]
     return {

@@ -26,7 +26,11 @@ Fetch = Callable[[str], str]
 def _secrets_manager(arn: str) -> str:
     import boto3  # in the ray-llm image; only needed on AWS
 
-    return str(boto3.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"])
+    # The secret's own region (arn:aws:secretsmanager:<region>:...): boto3 reads only
+    # AWS_DEFAULT_REGION, which the pods need not have.
+    region = arn.split(":")[3] if arn.count(":") >= 6 else None
+    client = boto3.client("secretsmanager", region_name=region or None)
+    return str(client.get_secret_value(SecretId=arn)["SecretString"])
 
 
 def conninfo(dsn: str, secret_arn: str | None, fetch: Fetch = _secrets_manager) -> str:
