@@ -1,5 +1,6 @@
 """The serving stack: the RayService (rayservice), what its pods use (model store and code
-bundle, GCS Redis, API keys, NetworkPolicies, model imports) and the ALB in front (exposure,
+bundle, GCS Redis, API keys, NetworkPolicies, model imports, the RAG vector database:
+vector_db) and the ALB in front (exposure,
 lb_controller_iam).
 
 May import: infra.platform, infra.foundation, infra.capacity, infra.config and the shared

@@ -45,7 +45,7 @@ from infra import labels, versions
 from infra.component import register_declared_outputs
 from infra.context import StackContext
 from infra.rag_config import AuroraConfig, StackRagConfig
-from infra.rayservice import RayPodExtras
+from infra.serving.rayservice import RayPodExtras
 
 PORT = 5432
 ENGINE = "aurora-postgresql"

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from infra import code_bundle, labels, versions
+from infra import labels, versions
 from infra.rag_config import AuroraConfig, StackRagConfig
+from infra.serving import code_bundle
 from infra.serving.vector_db import (
     DSN_ENV_VAR,
     JOB_LABELS,

@@ -16,8 +16,8 @@ from typing import Any
 import boto3
 import pytest
 
-from infra import code_bundle
 from infra.rag_config import StackRagConfig
+from infra.serving import code_bundle
 from infra.serving.vector_db import DSN_ENV_VAR, MIGRATE_SCRIPT, migration_job
 from tests.support.postgres import postgres  # noqa: F401  (a fixture)
 from tools.process import free_port
