@@ -16,7 +16,9 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from infra.config import PROFILES, PROJECT, StackConfig, secret_paths
+from infra.config import PROJECT, StackConfig
+from infra.config.loader import secret_paths
+from infra.config.profiles import PROFILES
 
 ENVS = ("dev", "staging", "prod")
 

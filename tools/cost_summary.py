@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from infra.capacity import catalog, cost
-from infra.config import min_replica_costs, own_keys, validate
+from infra.config import own_keys, validate
+from infra.config.cost_ceiling import min_replica_costs
 
 
 def gpu_cost(values: Mapping[str, Any], secrets: list[str],

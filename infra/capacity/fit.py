@@ -1,7 +1,7 @@
 """Capacity check at config load: does every model fit the GPUs and pool it is given?
 
-Run by `config.validate()` after the schema check, so a model that cannot fit is a config error
-naming its key and the numbers, not a crash loop on a paid GPU node. Per GPU model:
+Run by `infra.config.loader.validate()` after the schema check, so a model that cannot fit is a
+config error naming its key and the numbers, not a crash loop on a paid GPU node. Per GPU model:
 - its pool exists (`accelerator.nodePool`, or the one pool whose GPU is `acceleratorType`), and
   `acceleratorType` is what Ray detects on that pool's GPUs (g6e L40S, g5 A10G, p4d A100);
 - tensor-parallel x pipeline-parallel size equals `gpusPerReplica`, the tensor-parallel size
@@ -11,21 +11,40 @@ naming its key and the numbers, not a crash loop on a paid GPU node. Per GPU mod
   prove the engine starts (activations, CUDA graphs), failing it proves it cannot.
 Per pool: its GPU limit covers the sum over its models of `maxReplicas x gpusPerReplica`, and
 under the NewCluster upgrade strategy also the new cluster's first replicas on top.
+(The CPU pods' check is infra/config/ray_service.py `cpu_pool_problems`.)
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from infra.capacity.catalog import CATALOG, InstanceType, instance_types
 from infra.capacity.model_catalog import CATALOG as MODEL_CATALOG
 from infra.capacity.model_catalog import facts_for
 from serve_app.config import ModelFacts, ModelSpec
 
-if TYPE_CHECKING:  # config.py imports this module at validation time
-    from infra.config import GpuNodePoolConfig, StackConfig
+
+class PoolLimits(Protocol):
+    @property
+    def gpus(self) -> int: ...
+
+
+class Pool(Protocol):
+    """What the check reads of a GPU NodePool (infra.config.gpu_node_pools.Pool):
+    a Protocol, so that the config imports this module and this module does not import it."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def family(self) -> str: ...
+    @property
+    def sizes(self) -> list[str] | None: ...
+    @property
+    def limits(self) -> PoolLimits: ...
+
 
 GIB = 1024**3
 # vLLM's default `gpu_memory_utilization` (vllm EngineArgs) when engineArgs leaves it out.
@@ -40,7 +59,7 @@ NODE_RESERVED_MEMORY_FRACTION = 0.1
 NODE_RESERVED_MEMORY_GIB = 1
 
 
-def pool_gpu(pool: GpuNodePoolConfig) -> str:
+def pool_gpu(pool: Pool) -> str:
     """The GPU of a pool's family, by the name Ray detects (catalog `gpu_model`)."""
     return next(iter(CATALOG[pool.family].values())).gpu_model
 
@@ -63,7 +82,7 @@ class PodShape:
     memory_gib: int
 
 
-def gpu_pod_shape(pool: GpuNodePoolConfig, gpus: int) -> PodShape | None:
+def gpu_pod_shape(pool: Pool, gpus: int) -> PodShape | None:
     """The pod for `gpus` GPUs on `pool`: a share of the smallest instance in the pool with that
     many GPUs, less the node's reservations; None when no instance of the pool has enough."""
     fits = [t for t in instance_types(pool.family, pool.sizes) if t.gpus >= gpus]
@@ -81,8 +100,8 @@ def gpu_pod_shape(pool: GpuNodePoolConfig, gpus: int) -> PodShape | None:
 
 
 def resolve_pool(
-    model: ModelSpec, pools: list[GpuNodePoolConfig]
-) -> tuple[GpuNodePoolConfig | None, str | None]:
+    model: ModelSpec, pools: Sequence[Pool]
+) -> tuple[Pool | None, str | None]:
     """(pool, None) or (None, problem) for a GPU model; the problem is `key: message` relative
     to the model's `accelerator`."""
     acc = model.accelerator
@@ -130,7 +149,7 @@ def weights_gib(model: ModelSpec, facts: ModelFacts) -> float | None:
     return None if per_weight is None else facts.parameters_billions * 1e9 * per_weight / GIB
 
 
-def memory_problem(model: ModelSpec, pool: GpuNodePoolConfig, facts: ModelFacts) -> str | None:
+def memory_problem(model: ModelSpec, pool: Pool, facts: ModelFacts) -> str | None:
     """Weights + one max_model_len sequence of KV cache vs the replica's usable GPU memory."""
     per_weight, weight_kind = _bytes_per_weight(model, facts)
     if per_weight is None:
@@ -156,8 +175,8 @@ def memory_problem(model: ModelSpec, pool: GpuNodePoolConfig, facts: ModelFacts)
 
 
 def _model_problems(
-    i: int, model: ModelSpec, pools: list[GpuNodePoolConfig], cpus_fit: dict[str, int]
-) -> tuple[GpuNodePoolConfig | None, list[str]]:
+    i: int, model: ModelSpec, pools: Sequence[Pool], cpus_fit: dict[str, int]
+) -> tuple[Pool | None, list[str]]:
     at = f"serving.models[{i}]"
     acc = model.accelerator
     if acc.gpus_per_replica == 0:
@@ -221,24 +240,27 @@ def initial_replicas(model: ModelSpec) -> int:
     return max(model.autoscaling.min_replicas, 1)
 
 
-def problems(cfg: StackConfig) -> list[str]:
-    """Every capacity problem of a schema-valid stack config, as `path: message` (no prefix)."""
-    pools = cfg.gpu_node_pools
+def problems(
+    models: Sequence[ModelSpec], pools: Sequence[Pool], *, new_cluster_upgrade: bool
+) -> list[str]:
+    """Every capacity problem of a schema-valid stack config's `serving.models` on its
+    `gpuNodePools`, as `path: message` (no prefix). `new_cluster_upgrade`: rayService's
+    upgradeStrategy is NewCluster (an upgrade runs two clusters for a while)."""
     out: list[str] = []
     by_pool: dict[str, list[tuple[int, ModelSpec]]] = {}
-    pods = {p.name: pool_pod_shape(p, cfg) for p in pools}
+    pods = {p.name: pool_pod_shape(p, models, pools) for p in pools}
     cpus_fit = {name: (shape.cpu if shape else 0) for name, shape in pods.items()}
-    for i, model in enumerate(cfg.serving.models):
+    for i, model in enumerate(models):
         pool, found = _model_problems(i, model, pools, cpus_fit)
         out += found
         if pool is not None:
             by_pool.setdefault(pool.name, []).append((i, model))
     for j, pool in enumerate(pools):
-        models = by_pool.get(pool.name, [])
-        peak = sum(m.autoscaling.max_replicas * m.accelerator.gpus_per_replica for _, m in models)
+        on_pool = by_pool.get(pool.name, [])
+        peak = sum(m.autoscaling.max_replicas * m.accelerator.gpus_per_replica for _, m in on_pool)
         terms = " + ".join(
             f"models[{i}] {m.autoscaling.max_replicas} x {m.accelerator.gpus_per_replica}"
-            for i, m in models
+            for i, m in on_pool
         )
         if peak > pool.limits.gpus:
             out.append(
@@ -246,41 +268,26 @@ def problems(cfg: StackConfig) -> list[str]:
                 f"{pool.name} may use {peak} at their maxReplicas x gpusPerReplica ({terms})"
             )
             continue
-        if cfg.ray_service.upgrade_strategy == "NewCluster" and models:
-            surge = sum(initial_replicas(m) * m.accelerator.gpus_per_replica for _, m in models)
+        if new_cluster_upgrade and on_pool:
+            surge = sum(initial_replicas(m) * m.accelerator.gpus_per_replica for _, m in on_pool)
             if peak + surge > pool.limits.gpus:
                 out.append(
                     f"gpuNodePools[{j}].limits.gpus: {pool.limits.gpus} GPUs, but a NewCluster "
                     f"upgrade needs {peak} (old cluster at maxReplicas) + {surge} (new cluster's "
                     f"first replicas) = {peak + surge}; raise the limit or use upgradeStrategy None"
                 )
-    out += _cpu_pool_problems(cfg)
     return out
 
 
-def pool_pod_shape(pool: GpuNodePoolConfig, cfg: StackConfig) -> PodShape | None:
+def pool_pod_shape(
+    pool: Pool, models: Sequence[ModelSpec], pools: Sequence[Pool]
+) -> PodShape | None:
     """The worker pod shape of `pool`: as many GPUs as the largest replica of its models."""
     gpus = [
-        m.accelerator.gpus_per_replica for m in cfg.serving.models
-        if m.accelerator.gpus_per_replica > 0 and resolve_pool(m, cfg.gpu_node_pools)[0] is pool
+        m.accelerator.gpus_per_replica for m in models
+        if m.accelerator.gpus_per_replica > 0 and resolve_pool(m, pools)[0] is pool
     ]
     if not gpus:
         return None
     return gpu_pod_shape(pool, max(gpus))
 
-
-def _cpu_pool_problems(cfg: StackConfig) -> list[str]:
-    rs, out = cfg.ray_service, []
-    ingress = cfg.serving.ingress
-    if cfg.serving.gateway == "ingress" and ingress.cpus_per_replica > rs.ingress_workers.cpu:
-        out.append(
-            f"serving.ingress.cpusPerReplica: {ingress.cpus_per_replica:g} CPUs, but "
-            f"an ingress worker pod has {rs.ingress_workers.cpu} (rayService.ingressWorkers.cpu)"
-        )
-    limit = cfg.karpenter.head_pool_cpu_limit
-    if rs.head.cpu + rs.ingress_workers.cpu > limit:
-        out.append(
-            f"karpenter.headPoolCpuLimit: {limit} vCPUs, but the Ray head ({rs.head.cpu}) and one "
-            f"ingress worker ({rs.ingress_workers.cpu}) need {rs.head.cpu + rs.ingress_workers.cpu}"
-        )
-    return out

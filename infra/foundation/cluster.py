@@ -17,7 +17,7 @@ import pulumi_kubernetes as k8s
 
 from infra import labels
 from infra.component import register_declared_outputs
-from infra.config import ClusterConfig
+from infra.config.cluster import ClusterConfig
 from infra.context import StackContext
 from infra.foundation.network import DISCOVERY_TAG, Network
 from infra.iam import node_role, pod_identity_role

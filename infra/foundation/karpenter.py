@@ -22,7 +22,8 @@ from infra import labels, versions
 from infra.capacity import cost
 from infra.capacity.catalog import CATALOG, instance_types
 from infra.component import register_declared_outputs
-from infra.config import GpuNodePoolConfig, KarpenterConfig
+from infra.config.gpu_node_pools import GpuNodePoolConfig
+from infra.config.karpenter import KarpenterConfig
 from infra.context import StackContext
 from infra.foundation.cluster import Cluster
 from infra.foundation.karpenter_iam import controller_policy, interruption_rules, queue_policy

@@ -16,7 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.component import register_declared_outputs
-from infra.config import NetworkConfig
+from infra.config.network import NetworkConfig
 from infra.context import StackContext
 from infra.iam import service_trust_policy
 

@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 
 from infra import labels, versions
 from infra.component import register_declared_outputs
-from infra.config import GpuAmiFamily
+from infra.config.karpenter import GpuAmiFamily
 from infra.helm import pinned_release
 
 NAMESPACE = "nvidia"

@@ -26,7 +26,7 @@ from pydantic import SecretStr
 
 from infra import labels, versions
 from infra.component import register_declared_outputs
-from infra.config import MonitoringConfig
+from infra.config.monitoring import MonitoringConfig
 from infra.foundation.cluster import Cluster, gp3_storage_class
 from infra.helm import pinned_release
 from infra.platform import gpu

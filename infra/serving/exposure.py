@@ -22,7 +22,7 @@ import pulumi_kubernetes as k8s
 
 from infra import labels, versions
 from infra.component import register_declared_outputs
-from infra.config import AlbConfig
+from infra.config.exposure import AlbConfig
 from infra.context import StackContext
 from infra.foundation.cluster import Cluster
 from infra.helm import pinned_release

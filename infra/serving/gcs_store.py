@@ -24,10 +24,11 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
+from pydantic import SecretStr
 
 from infra import labels
 from infra.component import register_declared_outputs
-from infra.config import GcsFaultToleranceConfig, InClusterRedisConfig, SecretStr
+from infra.config.gcs_fault_tolerance import GcsFaultToleranceConfig, InClusterRedisConfig
 from infra.context import StackContext
 from infra.foundation.cluster import Cluster
 from infra.foundation.network import Network

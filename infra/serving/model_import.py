@@ -30,7 +30,7 @@ import pulumi_kubernetes as k8s
 
 from infra import labels, versions
 from infra.component import register_declared_outputs
-from infra.config import ModelImport, ModelStoreConfig
+from infra.config.model_store import ModelImport, ModelStoreConfig
 from infra.context import StackContext
 from infra.iam import pod_identity_role
 from infra.serving.model_store import HF_TOKEN_KEY, HF_TOKEN_SECRET, ModelStore

@@ -20,9 +20,10 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
+from pydantic import SecretStr
 
 from infra.component import register_declared_outputs
-from infra.config import ModelStoreConfig, SecretStr, split_s3_uri
+from infra.config.model_store import ModelStoreConfig, split_s3_uri
 from infra.context import StackContext
 from infra.foundation.cluster import Cluster
 from infra.iam import pod_identity_role

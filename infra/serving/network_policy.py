@@ -36,7 +36,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.component import register_declared_outputs
-from infra.config import NetworkConfig
+from infra.config.network import NetworkConfig
 from infra.serving.exposure import INTERNAL_RAY_PORTS, SERVE_PORT
 
 RAY_POD = {"ray.io/is-ray-node": "yes"}

@@ -122,7 +122,7 @@ def gpu_groups(cfg: StackConfig) -> list[GpuGroup]:
     """One group per GPU pool that a model uses, in the order of `gpuNodePools`."""
     out = []
     for pool in cfg.gpu_node_pools:
-        shape = capacity.pool_pod_shape(pool, cfg)
+        shape = capacity.pool_pod_shape(pool, cfg.serving.models, cfg.gpu_node_pools)
         if shape is None:
             continue
         models = tuple(

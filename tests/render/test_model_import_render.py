@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from infra import labels
-from infra.config import ClusterConfig, ModelImport
+from infra.config.cluster import ClusterConfig
+from infra.config.model_store import ModelImport
 from infra.serving.model_import import job_name, writer_policy
 from policy.offline import from_render, run
 from policy.pack import context

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import kubernetes_validate
 import pytest
 
-from infra.config import ClusterConfig
+from infra.config.cluster import ClusterConfig
 from infra.serving import code_bundle
 from infra.serving.model_store import reader_policy
 from tools.mocks import ACCOUNT, REGION, Resource

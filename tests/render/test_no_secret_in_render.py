@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from infra.config import ConfigError, StackConfig, own_keys, secret_paths, validate
+from infra.config import ConfigError, StackConfig, own_keys, validate
+from infra.config.loader import secret_paths
 from tools.render import STACKS, render_stack, stack_config, write
 
 

@@ -56,7 +56,10 @@ def serve(*models: dict[str, Any], pool_list: list[dict[str, Any]] | None = None
 
 def test_stack_files_pass_the_check() -> None:
     values, secrets = dev_values()
-    assert capacity.problems(validate(values, secrets)) == []
+    cfg = validate(values, secrets)
+    new_cluster = cfg.ray_service.upgrade_strategy == "NewCluster"
+    assert capacity.problems(cfg.serving.models, cfg.gpu_node_pools,
+                             new_cluster_upgrade=new_cluster) == []
 
 
 def test_70b_in_bf16_on_g5_does_not_fit() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.config import ClusterConfig
+from infra.config.cluster import ClusterConfig
 from infra.foundation.cluster import (
     access_entries,
     api_access_rules,

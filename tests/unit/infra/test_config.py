@@ -7,15 +7,10 @@ from typing import Any
 
 import pytest
 
-from infra.config import (
-    ConfigError,
-    NetworkConfig,
-    StackConfig,
-    own_keys,
-    secret_paths,
-    validate,
-    with_profile,
-)
+from infra.config import ConfigError, StackConfig, own_keys, validate
+from infra.config.loader import secret_paths
+from infra.config.network import NetworkConfig
+from infra.config.profiles import with_profile
 from tools.render import STACKS, stack_config
 
 

@@ -11,14 +11,9 @@ import pytest
 import yaml
 
 from infra.capacity.cost import DEFAULT_CEILING_USD_PER_HOUR
-from infra.config import (
-    PROFILES,
-    ConfigError,
-    min_replica_costs,
-    own_keys,
-    pool_costs,
-    validate,
-)
+from infra.config import ConfigError, own_keys, validate
+from infra.config.cost_ceiling import min_replica_costs, pool_costs
+from infra.config.profiles import PROFILES
 from tools.render import ROOT, stack_config
 
 

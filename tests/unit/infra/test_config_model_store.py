@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from infra.config import ConfigError, own_keys, validate, with_profile
+from infra.config import ConfigError, own_keys, validate
+from infra.config.profiles import with_profile
 from tools.render import stack_config
 
 STORE = "llm-platform-prod-models-123456789012"

@@ -12,7 +12,7 @@ import yaml
 from starlette.testclient import TestClient
 
 from infra import versions
-from infra.config import AlbConfig
+from infra.config.exposure import AlbConfig
 from infra.serving.exposure import (
     ALB,
     INTERNAL_RAY_PORTS,

@@ -8,7 +8,8 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from infra.config import ClusterConfig, InClusterRedisConfig
+from infra.config.cluster import ClusterConfig
+from infra.config.gcs_fault_tolerance import InClusterRedisConfig
 from infra.serving.gcs_store import (
     PASSWORD_KEY,
     PASSWORD_SECRET,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from infra import labels
-from infra.config import KarpenterConfig
+from infra.config.karpenter import KarpenterConfig
 from infra.platform.gpu import dcgm_exporter_values, device_plugin_values, needs_device_plugin
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from infra import labels, versions
 from infra.capacity.catalog import CATALOG
-from infra.config import GpuNodePoolConfig, KarpenterConfig
+from infra.config.gpu_node_pools import GpuNodePoolConfig
+from infra.config.karpenter import KarpenterConfig
 from infra.foundation.karpenter import (
     ami_alias,
     controller_values,

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from infra import labels, versions
-from infra.config import ModelImport, ModelStoreConfig
+from infra.config.model_store import ModelImport, ModelStoreConfig
 from infra.serving.model_import import (
     BACKOFF_LIMIT,
     IMPORT_SCRIPT,

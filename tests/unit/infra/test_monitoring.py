@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from infra import labels
-from infra.config import ConfigError, MonitoringConfig, validate
+from infra.config import ConfigError, validate
+from infra.config.monitoring import MonitoringConfig
 from infra.foundation import karpenter
 from infra.platform import gpu, monitoring
 from infra.platform.monitoring import Receivers

@@ -209,7 +209,7 @@ def test_image_ray_version_autoscaler_and_no_deprecated_fields(stack: str) -> No
 
 
 def test_upgrade_strategy_is_set_by_every_profile() -> None:
-    from infra.config import PROFILES
+    from infra.config.profiles import PROFILES
 
     for env, profile in PROFILES.items():
         assert profile["rayService"]["upgradeStrategy"] in ("NewCluster", "None"), env
