@@ -141,3 +141,10 @@ def test_bundle_file_is_named_by_its_hash(tmp_path: Path) -> None:
     path = code_bundle.write(bundle, tmp_path)
     assert path.name == f"serve_app-{bundle.sha256}.zip"
     assert path.read_bytes() == bundle.data
+
+
+def test_default_bundle_is_the_repos_serve_app() -> None:
+    # code_bundle.ROOT is counted from the module's own path: a move of the module must not
+    # leave it pointing at a folder without serve_app/ (an empty zip would still deploy).
+    names = set(code_bundle.build().files)
+    assert {"bundle/serve_app/app.py", "bundle/serve_app/config.py"} <= names
