@@ -267,8 +267,17 @@ class ModelStore(pulumi.ComponentResource):
                 "namespace": namespace,
                 "labels": {"app.kubernetes.io/part-of": "llm-platform"},
             },
-            # No token of its own: Ray pods talk to AWS (Pod Identity), not to the API server.
-            automount_service_account_token=False,
+            # The API token is mounted: KubeRay 1.7.0 runs the autoscaler sidecar in the head pod
+            # under this account (ray-operator common/pod.go adds no token volume of its own) and
+            # binds its Role to it (common/rbac.go BuildRoleBinding: pods get/list/watch/patch,
+            # rayclusters get/patch); Ray's KubeRay node provider reads
+            # /var/run/secrets/kubernetes.io/serviceaccount/token at start
+            # (ray python/ray/autoscaler/_private/kuberay/node_provider.py) and dies without it.
+            # On for every Ray pod, not just the head: whether the EKS Pod Identity webhook still
+            # injects its own token with automount off is unconfirmed
+            # (PeerDB-io/peerdb-enterprise#43, aws/amazon-eks-pod-identity-webhook#67), and the
+            # workers read S3 through Pod Identity. tests/render/test_pod_needs.py checks it.
+            automount_service_account_token=True,
             opts=k8s_opts,
         )
         if hf_token is not None:
