@@ -28,6 +28,7 @@ from infra.foundation.cluster import Cluster
 from infra.helm import pinned_release
 from infra.iam import pod_identity_role
 from infra.serving.lb_controller_iam import controller_policy
+from infra.serving.timeouts import connection_timeouts
 from serve_app.config import ServingConfig
 
 NAMESPACE = "kube-system"
@@ -77,6 +78,7 @@ def ingress(
 ) -> dict[str, Any]:
     """The Ingress that makes the controller build the ALB (annotation reference: the
     controller's docs/guide/ingress/annotations.md at v3.5.0)."""
+    timeouts = connection_timeouts(alb.idle_timeout_s)
     attributes = {
         "idle_timeout.timeout_seconds": str(alb.idle_timeout_s),
         "routing.http.drop_invalid_header_fields.enabled": "true",
@@ -96,7 +98,7 @@ def ingress(
         f"{ALB}/load-balancer-attributes": ",".join(f"{k}={v}" for k, v in attributes.items()),
         # A pod leaving the target group finishes its streams before it is cut off.
         f"{ALB}/target-group-attributes":
-            f"deregistration_delay.timeout_seconds={min(alb.idle_timeout_s, 3600)}",
+            f"deregistration_delay.timeout_seconds={timeouts.deregistration_delay_s}",
         f"{ALB}/tags": ",".join(f"{k}={v}" for k, v in sorted(tags.items())),
     }
     return {

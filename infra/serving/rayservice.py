@@ -56,6 +56,7 @@ from infra import labels, versions
 from infra.capacity import fit as capacity
 from infra.component import register_declared_outputs
 from infra.config import StackConfig
+from infra.serving.timeouts import connection_timeouts
 from serve_app.serve_config import cluster_env, serve_applications
 
 API_VERSION = "ray.io/v1"
@@ -296,7 +297,12 @@ def serve_config_v2(cfg: StackConfig, extras: RayPodExtras | None = None) -> dic
         # Every node runs a proxy: KubeRay marks workers ready via their proxy's /-/healthz,
         # and HeadOnly would keep them unready for good (kuberay#4994).
         "proxy_location": "EveryNode",
-        "http_options": {"host": "0.0.0.0", "port": SERVE_PORT},
+        # Idle connections outlive the ALB's idle timeout (infra/serving/timeouts.py: else 502s).
+        "http_options": {
+            "host": "0.0.0.0", "port": SERVE_PORT,
+            "keep_alive_timeout_s": connection_timeouts(
+                cfg.exposure.alb.idle_timeout_s).serve_keep_alive_s,
+        },
         "applications": apps,
     }
 
@@ -329,6 +335,10 @@ def rayservice(cfg: StackConfig, extras: RayPodExtras | None = None) -> dict[str
         },
         "spec": {
             "upgradeStrategy": {"type": cfg.ray_service.upgrade_strategy},
+            # The old cluster outlives the ALB's deregistration delay after a NewCluster switch
+            # (KubeRay's default, 60 s, cuts longer streams; infra/serving/timeouts.py).
+            "rayClusterDeletionDelaySeconds": connection_timeouts(
+                cfg.exposure.alb.idle_timeout_s).cluster_deletion_delay_s,
             "excludeHeadPodFromServeSvc": True,
             "serveConfigV2": yaml.safe_dump(serve_config_v2(cfg, extras), sort_keys=False),
             "rayClusterConfig": ray_cluster_config(cfg, extras),
