@@ -86,7 +86,7 @@ api_keys = ApiKeys(
 ray_policies = RayNetworkPolicies(
     "ray-network", namespace=SERVING_NAMESPACE, after=[serving_ns], provider=cluster.provider,
     operator_namespace=kuberay.namespace, prometheus_namespace=monitoring.namespace,
-    vpc_cidrs=vpc_ranges(cfg.network),
+    vpc_cidrs=vpc_ranges(cfg.network), redis_pods=gcs_redis.in_cluster_pods,
 )
 serving = RayService(
     "serving", cfg=with_keys_file(cfg), provider=cluster.provider, operator=kuberay.release,

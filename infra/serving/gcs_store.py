@@ -191,6 +191,18 @@ def ray_disruption_budgets(namespace: str, ingress_group: str) -> list[dict[str,
     ]
 
 
+# The image's system CA bundle (Ubuntu's ca-certificates, in rayproject/ray-llm images).
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+
+
+def tls_env(tls: bool) -> list[dict[str, Any]]:
+    """`RAY_REDIS_CA_CERT` for a `rediss://` Redis: Ray's GCS builds its TLS context from
+    RAY_REDIS_CA_CERT / RAY_REDIS_CA_PATH or from nothing (ray src/ray/gcs/store_client/
+    redis_context.cc), and then fails ElastiCache's certificate with CERTIFICATE_VERIFY_FAILED
+    (ray issue #41161, kuberay issue #1640; fixed there by pointing it at the CA bundle)."""
+    return [{"name": "RAY_REDIS_CA_CERT", "value": CA_BUNDLE}] if tls else []
+
+
 def in_cluster_address(namespace: str) -> str:
     return f"redis://{IN_CLUSTER_NAME}.{namespace}.svc.cluster.local:{REDIS_PORT}"
 
@@ -203,6 +215,7 @@ class GcsRedis(pulumi.ComponentResource):
 
     address: pulumi.Output[str] | None
     options: dict[str, Any] | None
+    in_cluster_pods: dict[str, str] | None  # the in-cluster Redis pods' labels (dev)
 
     def __init__(
         self,
@@ -224,6 +237,8 @@ class GcsRedis(pulumi.ComponentResource):
         super().__init__(token, name, None, opts)
         self.address = None
         self.options = None
+        self.in_cluster_pods = None
+        self._tls = False
         cluster_name, tags, provider = ctx.cluster_name, ctx.tags, cluster.provider
         # Every resource names the cluster or lives in it: created after it, destroyed first.
         after_cluster: list[pulumi.Resource] = [cluster, *after]
@@ -263,8 +278,11 @@ class GcsRedis(pulumi.ComponentResource):
         elif cfg.backend == "inCluster":
             self._in_cluster(name, cfg.in_cluster, namespace, secret, k8s_opts)
             address = pulumi.Output.from_input(in_cluster_address(namespace))
+            self.in_cluster_pods = dict(_APP_LABELS)
         else:
             address = pulumi.Output.from_input(str(cfg.external_address))
+        self._tls = cfg.backend == "elasticache" or str(cfg.external_address or "").startswith(
+            "rediss://")
 
         self.address = address
         self.options = fault_tolerance_options(address)
@@ -348,5 +366,6 @@ class GcsRedis(pulumi.ComponentResource):
         )
 
     def pod_extras(self) -> RayPodExtras:
-        """The RayService's gcsFaultToleranceOptions (none when `backend: off`)."""
-        return RayPodExtras(gcs_fault_tolerance=self.options)
+        """The RayService's gcsFaultToleranceOptions (none when `backend: off`), and over TLS
+        the CA bundle the GCS verifies the Redis certificate with."""
+        return RayPodExtras(gcs_fault_tolerance=self.options, env=tls_env(self._tls))

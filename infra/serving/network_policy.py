@@ -16,7 +16,20 @@ allow-list:
 - Egress: DNS to CoreDNS; HTTPS 443 anywhere (S3, STS and the other AWS APIs, the Kubernetes API
   for the autoscaler, the Hugging Face Hub): these have no fixed addresses a policy could name;
   the EKS Pod Identity agent on the node (169.254.170.23:80) for AWS credentials; Redis 6379 in
-  the VPC (GCS fault tolerance).
+  the VPC (GCS fault tolerance on ElastiCache or an external Redis) and, with the in-cluster
+  Redis (dev), to that Redis by pod selector.
+- The in-cluster Redis itself: 6379 from the Ray pods only, nothing else in or out.
+
+Why a selector peer for the in-cluster Redis and not the VPC's CIDR: the VPC CNI's network policy
+agent enforces egress on the pod's veth, before kube-proxy translates a Service's ClusterIP, and
+the AWS network policy controller adds a Service's ClusterIP to the allow list only for
+podSelector/namespaceSelector peers that match the Service's selector, never for ipBlock peers
+(aws/amazon-network-policy-controller-k8s pkg/resolvers/endpoints.go,
+getMatchingServiceClusterIPs; its issue #222; aws-network-policy-agent issue #549). The Service
+range (172.20.0.0/16 or 10.100.0.0/16) is outside the VPC, so an ipBlock of the VPC never covers
+the Redis Service. 443 to 0.0.0.0/0 does cover the `kubernetes` Service's ClusterIP, which is how
+the autoscaler reaches the API server. tests/render/test_flow_matrix.py evaluates every needed and
+every forbidden connection with these semantics.
 
 Why our own objects and not the RayCluster's `networkPolicy` field (alpha in KubeRay 1.7, behind
 the RayClusterNetworkPolicy gate): that field lives in `rayClusterConfig`, so changing one rule
@@ -79,10 +92,16 @@ def ray_network_policies(
     operator_namespace: str,
     prometheus_namespace: str,
     vpc_cidrs: list[IPv4Network],
+    redis_pods: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """The NetworkPolicies of the Ray pods in `namespace` (see the module docstring)."""
+    """The NetworkPolicies of the Ray pods in `namespace` (see the module docstring);
+    `redis_pods`: the in-cluster Redis pods' labels (the Redis Service's selector), if any."""
     ray_peer = {"podSelector": {"matchLabels": RAY_POD}}
     vpc = [{"ipBlock": {"cidr": str(c)}} for c in vpc_cidrs]
+    redis_egress = []
+    if redis_pods:
+        redis_egress = [{"to": [{"podSelector": {"matchLabels": dict(redis_pods)}}],
+                         "ports": _tcp(REDIS_PORT)}]
     return [
         _policy("ray-internal", namespace, {
             "policyTypes": ["Ingress", "Egress"],
@@ -117,9 +136,27 @@ def ray_network_policies(
                 {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": _tcp(443)},
                 {"to": [{"ipBlock": {"cidr": POD_IDENTITY_AGENT}}], "ports": _tcp(80)},
                 {"to": vpc, "ports": _tcp(REDIS_PORT)},
+                *redis_egress,
             ],
         }),
     ]
+
+
+def redis_network_policy(namespace: str, redis_pods: dict[str, str]) -> dict[str, Any]:
+    """The in-cluster Redis: 6379 from the Ray pods of its namespace only; no egress (Redis
+    opens no connections; replies to allowed connections pass, the agent tracks them)."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "gcs-redis", "namespace": namespace},
+        "spec": {
+            "podSelector": {"matchLabels": dict(redis_pods)},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": [{"podSelector": {"matchLabels": RAY_POD}}],
+                         "ports": _tcp(REDIS_PORT)}],
+            "egress": [],
+        },
+    }
 
 
 class RayNetworkPolicies(pulumi.ComponentResource):
@@ -137,17 +174,22 @@ class RayNetworkPolicies(pulumi.ComponentResource):
         operator_namespace: str,
         prometheus_namespace: str,
         vpc_cidrs: list[IPv4Network],
+        redis_pods: dict[str, str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """`after`: the namespace. Pass `policies` to the RayService's `after`: they are in force
+        """`after`: the namespace; `redis_pods`: the in-cluster Redis pods' labels, if any.
+        Pass `policies` to the RayService's `after`: they are in force
         before the first Ray pod starts and until the last one is gone."""
         super().__init__("llm-platform:k8s:RayNetworkPolicies", name, None, opts)
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=list(after))
         self.policies = []
-        for obj in ray_network_policies(
+        objs = ray_network_policies(
             namespace=namespace, operator_namespace=operator_namespace,
-            prometheus_namespace=prometheus_namespace, vpc_cidrs=vpc_cidrs,
-        ):
+            prometheus_namespace=prometheus_namespace, vpc_cidrs=vpc_cidrs, redis_pods=redis_pods,
+        )
+        if redis_pods:
+            objs.append(redis_network_policy(namespace, redis_pods))
+        for obj in objs:
             self.policies.append(k8s.networking.v1.NetworkPolicy(
                 f"{name}-{obj['metadata']['name']}", metadata=obj["metadata"], spec=obj["spec"],
                 opts=k8s_opts,
