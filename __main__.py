@@ -63,7 +63,8 @@ kuberay = KubeRay(
 )
 # The Ray pods' namespace first: the model store (weights and serve_app in S3, read through Pod
 # Identity) and the GCS Redis (head-failure survival) put what the pods use into it.
-serving_ns = serving_namespace("serving-ns", provider=cluster.provider)
+serving_ns = serving_namespace("serving-ns", provider=cluster.provider,
+                               alb=cfg.exposure.alb.enabled)
 model_store = ModelStore(
     "model-store", cfg=cfg.model_store, hf_token=cfg.hugging_face_token, cluster=cluster,
     namespace=SERVING_NAMESPACE, after=[serving_ns], ctx=ctx,

@@ -382,11 +382,28 @@ def in_place(old: dict[str, Any], new: dict[str, Any]) -> str:
     return "new cluster"
 
 
-def serving_namespace(name: str, *, provider: k8s.Provider) -> k8s.core.v1.Namespace:
+# The AWS Load Balancer Controller adds its readiness gate only to pods of namespaces labelled
+# so (its docs, deploy/pod_readiness_gate.md): a pod counts as Ready only once the ALB has found
+# its target healthy, so a NewCluster switch never sends requests to targets still registering.
+READINESS_GATE_LABEL = {"elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"}
+
+
+def namespace_metadata(alb: bool) -> dict[str, Any]:
+    """The serving namespace's metadata; with the ALB, the readiness gate label."""
+    meta: dict[str, Any] = {"name": NAMESPACE}
+    if alb:
+        meta["labels"] = dict(READINESS_GATE_LABEL)
+    return meta
+
+
+def serving_namespace(
+    name: str, *, provider: k8s.Provider, alb: bool = False
+) -> k8s.core.v1.Namespace:
     """The Ray pods' namespace, made before the RayService so that the components whose objects
-    the pods use (ServiceAccount, Secrets, the dev GCS Redis) can create them in it first."""
+    the pods use (ServiceAccount, Secrets, the dev GCS Redis) can create them in it first;
+    `alb`: the ALB is on (the readiness gate label)."""
     return k8s.core.v1.Namespace(
-        name, metadata={"name": NAMESPACE}, opts=pulumi.ResourceOptions(provider=provider)
+        name, metadata=namespace_metadata(alb), opts=pulumi.ResourceOptions(provider=provider)
     )
 
 

@@ -155,3 +155,18 @@ def test_alb_render_keeps_every_rule(stack: str) -> None:
     version = kubernetes_version(r)
     assert {f"{o['kind']}/{o['metadata']['name']}": e for o in core_objects(r)
             if (e := core_object_errors(o, version))} == {}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_with_the_alb_the_serving_namespace_gets_the_pod_readiness_gate(
+    stack: str, rendered: Render
+) -> None:
+    """The Load Balancer Controller injects its readiness gate only in namespaces labelled so:
+    a pod is Ready only once its ALB target is healthy (a traffic switch never lands on targets
+    the ALB has not checked)."""
+    def labels(r: Rendered) -> dict[str, str]:
+        return one(r, "kubernetes:core/v1:Namespace", NAMESPACE).inputs["metadata"].get(
+            "labels") or {}
+
+    assert labels(with_alb(stack)).get("elbv2.k8s.aws/pod-readiness-gate-inject") == "enabled"
+    assert "elbv2.k8s.aws/pod-readiness-gate-inject" not in labels(rendered(stack))
