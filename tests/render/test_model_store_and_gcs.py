@@ -77,7 +77,8 @@ def test_ray_pods_read_through_pod_identity_with_least_privilege(
     assert assoc.inputs["clusterName"] == f"llm-platform-{stack}"
     sa = next(o for o in r.kubernetes_objects() if o["kind"] == "ServiceAccount"
               and o["metadata"]["name"] == "ray-serving")
-    assert sa["automountServiceAccountToken"] is False
+    # Mounted: the head's autoscaler sidecar runs under this account (test_pod_needs.py).
+    assert sa["automountServiceAccountToken"] is True
     # No access keys anywhere in the program.
     assert not [x for x in r.resources if x.type == "aws:iam/accessKey:AccessKey"]
 
@@ -121,7 +122,7 @@ def test_dev_keeps_the_gcs_in_a_persistent_in_cluster_redis(rendered: Render) ->
     r = rendered("dev")
     assert not r.of_type("aws:elasticache/replicationGroup:ReplicationGroup")
     kinds = {o["kind"] for o in r.kubernetes_objects() if o["metadata"].get("name") == "gcs-redis"}
-    assert kinds == {"StatefulSet", "Service", "PodDisruptionBudget", "Secret"}
+    assert kinds == {"StatefulSet", "Service", "PodDisruptionBudget", "Secret", "NetworkPolicy"}
 
 
 @pytest.mark.parametrize("stack", STACKS)
