@@ -24,9 +24,9 @@ from typing import Any
 
 import pytest
 
-from infra import kuberay, monitoring
-from infra.network_policy import NS_LABEL, POD_IDENTITY_AGENT
-from infra.rayservice import NAME, NAMESPACE
+from infra.platform import kuberay, monitoring
+from infra.serving.network_policy import NS_LABEL, POD_IDENTITY_AGENT
+from infra.serving.rayservice import NAME, NAMESPACE
 from tests.support.vpc_cni_policy import (
     Cluster,
     Flow,

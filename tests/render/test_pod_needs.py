@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from infra.gcs_store import CA_BUNDLE
+from infra.serving.gcs_store import CA_BUNDLE
 from tests.render.test_flow_matrix import flow_matrix
 from tests.support.vpc_cni_policy import verdict
 from tools.render import STACKS, Rendered
@@ -103,7 +103,7 @@ def redis_templates(r: Rendered) -> list[Template]:
             out.append(Template("gcs-redis", o["metadata"]["namespace"],
                                 o["spec"]["template"]["spec"], (Needs(
                                     "redis-server with --requirepass $(REDIS_PASSWORD)",
-                                    "infra/gcs_store.py args; Service targetPort `redis`",
+                                    "infra/serving/gcs_store.py args; Service targetPort `redis`",
                                     env=("REDIS_PASSWORD",), listens=(("redis", 6379),),
                                 ),)))
     return out
