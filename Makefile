@@ -61,12 +61,13 @@ test: venv promtool amtool checkov-venv policy-venv ## lint, then every test (un
 	$(VENV)/bin/ruff check .
 	LLM_PLATFORM_CRDS_DIR=$(CRDS_DIR) $(PY) -m pytest
 
-render: venv ## offline render of STACK (dev|staging|prod) into build/$STACK
-	$(PY) -m tools.render --stack $(STACK)
+# `make render` renders every stack file in one process; `make render STACK=prod` one stack
+# (with its summary on screen).
+render: venv ## offline render into build/<stack>: every stack, or STACK=dev|staging|prod only
+	$(PY) -m tools.render $(if $(filter command line environment,$(origin STACK)),--stack $(STACK))
 
-render-all: venv ## offline render of every stack
-	for s in dev staging prod; do $(PY) -m tools.render --stack $$s > /dev/null || exit 1; done
-	@ls -d build/*/
+render-all: venv ## offline render of every stack (one process)
+	$(PY) -m tools.render
 
 bench: venv ## standalone vLLM vs this app, side by side, same tiny model and load
 	$(PY) -m tools.bench $(BENCH_ARGS)

@@ -55,7 +55,18 @@ def pool_worst_case(
     """The dearest fleet of `types` within the limits (exact: bounded knapsack over the types).
     Raises catalog.UnknownRegionError for a region without prices."""
     priced = sorted(((t, hourly_price(t.name, region)) for t in types), key=lambda p: p[0].name)
+    total, counts = _dearest(tuple(priced), gpus, cpu, memory_gib)
+    nodes = {t.name: n for (t, _), n in zip(priced, counts, strict=False) if n}
+    return PoolCost(pool, round(total, 4), nodes)
 
+
+# Cached: one render prices each pool three times (config check, summary, policy) with the
+# same inputs, and the search is the largest part of a render's own time.
+@cache
+def _dearest(
+    priced: tuple[tuple[InstanceType, float], ...], gpus: int, cpu: int | None,
+    memory_gib: int | None,
+) -> tuple[float, tuple[int, ...]]:
     @cache
     def best(i: int, g: int, c: int | None, m: int | None) -> tuple[float, tuple[int, ...]]:
         if i == len(priced):
@@ -72,9 +83,7 @@ def pool_worst_case(
         assert top is not None  # k = 0 always fits
         return top
 
-    total, counts = best(0, gpus, cpu, memory_gib)
-    nodes = {t.name: n for (t, _), n in zip(priced, counts, strict=False) if n}
-    return PoolCost(pool, round(total, 4), nodes)
+    return best(0, gpus, cpu, memory_gib)
 
 
 def _less(limit: int | None, used: int) -> int | None:

@@ -14,7 +14,7 @@ import yaml
 
 from infra.config import ConfigError
 from tests.support.crds import crds_dir, validate_custom_resource
-from tools.render import ROOT, STACKS, Rendered, render_stack, write
+from tools.render import ROOT, STACKS, Rendered, render_all, render_stack, stack_names, write
 
 
 def test_crd_schemas_are_present() -> None:
@@ -99,3 +99,23 @@ def test_render_is_deterministic(rendered: Callable[[str], Rendered], tmp_path: 
     files_a = {p.relative_to(a): p.read_text() for p in a.rglob("*") if p.is_file()}
     files_b = {p.relative_to(b): p.read_text() for p in b.rglob("*") if p.is_file()}
     assert files_a == files_b
+
+
+def test_stack_names_are_every_stack_file_environments_first(tmp_path: Path) -> None:
+    for name in ("prod", "team-a", "dev", "staging", "alpha"):
+        (tmp_path / f"Pulumi.{name}.yaml").write_text("config: {}\n")
+    (tmp_path / "Pulumi.yaml").write_text("name: llm-platform\n")  # the project, not a stack
+    assert stack_names(tmp_path) == ["dev", "staging", "prod", "alpha", "team-a"]
+
+
+def test_render_all_renders_each_stack_and_names_a_bad_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert render_all(tmp_path, ["nosuch", "dev"]) == 2
+    out, err = capsys.readouterr()
+    assert err.strip() == "error: nosuch: no stack file Pulumi.nosuch.yaml"
+    assert json.loads((tmp_path / "dev" / "summary.json").read_text())["stack"] == "dev"
+    lines = out.splitlines()
+    assert lines[0].startswith(f"wrote {tmp_path / 'dev'} (")
+    assert lines[-1].startswith("1 of 2 stacks rendered in ") and lines[-1].endswith(
+        "; failed: nosuch")
