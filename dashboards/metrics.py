@@ -55,6 +55,11 @@ SERVE_REPLICA_HEALTHY = "ray_serve_deployment_replica_healthy"
 SERVE_REPLICA_STARTS = "ray_serve_deployment_replica_starts_total"
 SERVE_TARGET_REPLICAS = "ray_serve_autoscaling_target_replicas"
 
+# --- The gateway's canary rollback (serve_app/rollback.py: ray.util.metrics gauges of the
+# application's coordinator actor; labels alias, target)
+GATEWAY_ALIAS_ROLLED_BACK = "ray_llm_platform_alias_rolled_back"  # 1 while rolled back
+GATEWAY_ALIAS_ERROR_RATIO = "ray_llm_platform_alias_target_error_ratio"  # over the window
+
 # --- Ray core (node-level, per Ray node = per pod on Kubernetes)
 # The container's memory (cgroup) and its limit: what an OOM kill compares. Ray 2.60 also has
 # ray_node_mem_* (host-wide outside a container) and ray_node_mem_*_host.

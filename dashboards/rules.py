@@ -222,6 +222,17 @@ def _serving(t: AlertThresholds) -> list[Alert]:
             "healthy one now: its model cannot answer.",
             "model-without-healthy-replica",
         ),
+        Alert(
+            "LLMCanaryRolledBack",
+            gt(max_by(sel(m.GATEWAY_ALIAS_ROLLED_BACK), "ray_io_cluster", "alias", "target"),
+               num(0)),
+            "warning", "0m",
+            "{{ $labels.alias }}: canary {{ $labels.target }} was rolled back",
+            "The gateway sends the share of canary {{ $labels.target }} of alias "
+            "{{ $labels.alias }} to the alias's stable target: its error ratio broke the "
+            "alias's rollback rule. It stays out until a deploy changes the alias.",
+            "canary-rolled-back",
+        ),
     ]
 
 

@@ -8,6 +8,7 @@ deployment: `GatewayIngress`, a subclass of Ray's `OpenAiIngress`.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -26,6 +27,7 @@ from serve_app.errors import GatewayError, install_error_handlers, model_not_fou
 from serve_app.llm_config import llm_config
 from serve_app.middleware import HEALTH_PATH, ApiKeyMiddleware
 from serve_app.ray_compat import ModelCard, ModelList, init_ingress_app, to_model_metadata
+from serve_app.rollback import RollbackTracker, first_chunk_ok
 from serve_app.routing import AliasTable
 from serve_app.serve_config import INGRESS_DEPLOYMENT
 from serve_app.server import GatewayLLMServer
@@ -42,6 +44,7 @@ class GatewayIngress(OpenAiIngress):
         self._aliases = AliasTable.from_config(self._cfg)
         self._names = set(self._cfg.public_names())
         self._checker = KeyChecker([], self._cfg.auth.allowed_models)
+        self._rollback = RollbackTracker(self._cfg.app_name, self._cfg.aliases)
         if self._cfg.auth.enabled and not KeyStore(self._cfg.auth).checker.keys:
             logger.warning("auth is enabled but no API keys are configured: all calls get 401")
 
@@ -64,7 +67,9 @@ class GatewayIngress(OpenAiIngress):
             return body
         # Stable per caller: the `user` field if given, else the API key.
         caller = getattr(body, "user", None) or (key.name if key else "anonymous")
-        return body.model_copy(update={"model": self._aliases.resolve(name, caller)})
+        self._rollback.ensure_started()
+        target = self._aliases.resolve(name, caller, self._rollback.rolled_back(name))
+        return body.model_copy(update={"model": target})
 
     async def _get_response(  # type: ignore[override]
         self, *, body: Any, call_method: str, raw_request: Request | None = None
@@ -75,29 +80,46 @@ class GatewayIngress(OpenAiIngress):
         stream = super()._get_response(
             body=routed, call_method=call_method, raw_request=raw_request
         )
+        alias = body.model if self._rollback.watches(body.model) else None
+        started = time.monotonic()
         try:
             first = await stream.__anext__()
         except StopAsyncIteration:
             return
         except BackPressureError as exc:
+            if alias:
+                self._rollback.record(alias, routed.model, ok=False)
             # The model's bounded queue is full: tell the client to back off and retry.
             raise GatewayError(
                 503, f"Model `{routed.model}` is overloaded; retry later.", code="overloaded"
             ) from exc
+        except Exception as exc:
+            if alias and getattr(exc, "status_code", 500) >= 500:
+                self._rollback.record(alias, routed.model, ok=False)
+            raise
+        if alias:
+            ok = first_chunk_ok(first, streamed=bool(getattr(routed, "stream", False)),
+                                elapsed_s=time.monotonic() - started,
+                                max_ttft_s=self._rollback.max_ttft_s(alias))
+            self._rollback.record(alias, routed.model, ok=ok)
         yield first
         async for item in stream:
             yield item
 
+    async def check_health(self) -> None:
+        self._rollback.ensure_started()  # verdicts reach idle replicas too
+
     def _alias_card(self, name: str) -> ModelCard:
+        metadata: dict[str, Any] = {"alias_of": list(self._aliases.targets(name))}
+        rollback = self._rollback.describe(name)
+        if rollback is not None:
+            metadata["rollback"] = rollback
         return ModelCard(
-            id=name,
-            object="model",
-            owned_by="llm-platform",
-            permission=[],
-            metadata={"alias_of": list(self._aliases.targets(name))},
+            id=name, object="model", owned_by="llm-platform", permission=[], metadata=metadata
         )
 
     async def models(self, request: Request) -> ModelList:  # type: ignore[override]
+        self._rollback.ensure_started()
         key = self._key(request)
         cards = [
             self._model_cards[n] if n in self._model_cards else self._alias_card(n)

@@ -20,6 +20,9 @@ Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 # A browser `Origin`: scheme, lower-case host, optional port; no path, no wildcard.
 Origin = Annotated[str, Field(pattern=r"^https?://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$")]
 _ENV_VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Fault hooks (serve_app/faults.py) read these from the process environment, which only local
+# mode and tests set; the serving config may not, so no deployed cluster can turn them on.
+FAULT_ENV_PREFIX = "LLM_PLATFORM_FAULT_"
 _SECRET_NAME_RE = re.compile(r"(^|_)(API_?KEYS?|KEYS?|TOKENS?|SECRETS?|PASSWORDS?)($|_)")
 
 
@@ -145,6 +148,13 @@ class ModelSpec(StrictModel):
     autoscaling: Autoscaling = Field(
         default_factory=Autoscaling, description="Replica count bounds and scaling targets."
     )
+    routing: Literal["powerOfTwo", "prefixAffinity"] = Field(
+        "powerOfTwo",
+        description="How callers pick one of the model's replicas. powerOfTwo: Ray Serve's"
+        " default (the less busy of two random replicas). prefixAffinity: Ray Serve LLM's"
+        " PrefixCacheAffinityRouter (prompts sharing a prefix go to the replica that has it in"
+        " its KV cache while load is balanced) with vLLM's enable_prefix_caching on.",
+    )
     max_ongoing_requests: int = Field(
         64, ge=1, le=100_000,
         description="Per-replica cap of requests in flight; more are queued at the caller.",
@@ -171,6 +181,17 @@ class ModelSpec(StrictModel):
                 raise ValueError(f"engineArgs key {key!r} must be a snake_case vLLM argument")
         return value
 
+    @field_validator("routing")
+    @classmethod
+    def _routing_needs_prefix_cache(cls, value: str, info: pydantic.ValidationInfo) -> str:
+        engine = info.data.get("engine_args") or {}
+        if value == "prefixAffinity" and engine.get("enable_prefix_caching") is False:
+            raise ValueError(
+                "routing prefixAffinity needs vLLM's prefix cache: remove"
+                " engineArgs.enable_prefix_caching: false (or use routing powerOfTwo)"
+            )
+        return value
+
     @model_validator(mode="after")
     def _check_target_vs_cap(self) -> ModelSpec:
         if self.autoscaling.target_ongoing_requests > self.max_ongoing_requests:
@@ -190,13 +211,43 @@ class AliasTarget(StrictModel):
     )
 
 
+class RollbackRule(StrictModel):
+    """When a canary target of an alias is taken out of it (see docs/serving-edge.md)."""
+
+    max_error_ratio: float = Field(
+        ge=0, lt=1,
+        description="Largest tolerated share of a canary's requests answered with a 5xx (or,"
+        " with maxTtftS, too slow) over the window; above it the canary is rolled back.",
+    )
+    min_requests: int = Field(
+        20, ge=1, le=1_000_000,
+        description="Requests a canary must have had in the window before it can be judged.",
+    )
+    window_s: float = Field(
+        60.0, ge=5, le=3600,
+        description="Sliding window, seconds, over which requests and errors are counted.",
+    )
+    max_ttft_s: float | None = Field(
+        None, gt=0, le=600,
+        description="Optional: a streamed request whose first token takes longer than this"
+        " many seconds counts as an error too. Unset: only 5xx count.",
+    )
+
+
 class Alias(StrictModel):
     """A public name that splits traffic between models, e.g. chat -> 90% a, 10% a-v2."""
 
     name: Name = Field(description="The public name clients put in `model`.")
     targets: list[AliasTarget] = Field(
         min_length=1, max_length=16,
-        description="Models the alias splits between; a caller always gets the same one.",
+        description="Models the alias splits between; a caller always gets the same one."
+        " With rollback, targets[0] is the stable target and the others are canaries.",
+    )
+    rollback: RollbackRule | None = Field(
+        None,
+        description="Canary auto-rollback: the gateway counts each target's errors over"
+        " windowS, across all ingress replicas; a canary that breaches maxErrorRatio has its"
+        " share sent to targets[0] until a deploy changes this alias. Unset: no rollback.",
     )
 
     @field_validator("targets")
@@ -205,6 +256,18 @@ class Alias(StrictModel):
         i = _first_repeat([t.model for t in value])
         if i is not None:
             raise ValueError(f"targets[{i}].model {value[i].model!r} is listed twice")
+        return value
+
+    @field_validator("rollback")
+    @classmethod
+    def _rollback_needs_canary(
+        cls, value: RollbackRule | None, info: pydantic.ValidationInfo
+    ) -> RollbackRule | None:
+        targets = info.data.get("targets")
+        if value is not None and targets is not None and len(targets) < 2:
+            raise ValueError(
+                "rollback needs at least two targets: targets[0] (stable) and a canary"
+            )
         return value
 
 
@@ -397,6 +460,8 @@ class ServingConfig(StrictModel):
                 raise ValueError(f"env key {key!r} is not a valid environment variable name")
             if _SECRET_NAME_RE.search(key.upper()):
                 raise ValueError(f"env key {key!r} looks like a secret; mount secrets instead")
+            if key.startswith(FAULT_ENV_PREFIX):
+                raise ValueError(f"env key {key!r}: fault injection is for local tests only")
         return value
 
     def model(self, model_id: str) -> ModelSpec:

@@ -34,6 +34,9 @@ def llm_config(spec: ModelSpec, cfg: ServingConfig, **extra: Any) -> LLMConfig:
         "stream_batching_interval_ms": spec.stream_batching_interval_ms,
         **extra.pop("experimental_configs", {}),
     }
+    if spec.routing == "prefixAffinity":
+        kwargs["deployment_config"]["request_router_config"] = prefix_affinity_router(spec)
+        engine.setdefault("enable_prefix_caching", True)
     if cfg.env:
         kwargs["runtime_env"] = {"env_vars": dict(cfg.env)}
     acc = spec.accelerator
@@ -55,3 +58,25 @@ def llm_config(spec: ModelSpec, cfg: ServingConfig, **extra: Any) -> LLMConfig:
         engine.setdefault("runner", "pooling")
         engine.setdefault("convert", "embed" if spec.task == "embed" else "classify")
     return LLMConfig(**kwargs, **extra)
+
+
+# Public path of Ray Serve LLM's prefix-aware router (ray/serve/llm/request_router.py, stable API
+# in ray 2.60.0); `request_router_config` is Serve's DeploymentConfig field for it
+# (ray/serve/config.py RequestRouterConfig: request_router_class + request_router_kwargs; its
+# docstring spells the class path this way).
+PREFIX_ROUTER_CLASS = "ray.serve.llm.request_router.PrefixCacheAffinityRouter"
+
+
+def prefix_affinity_router(spec: ModelSpec) -> dict[str, Any]:
+    """Kwargs of PrefixCacheAffinityRouter.initialize_state (ray/llm/_internal/serve/
+    routing_policies/prefix_aware/prefix_aware_router.py). Its default imbalanced_threshold is
+    infinite (a hot prefix would pile onto one replica however long its queue): fall back to
+    power-of-two once queues differ by more than the load a replica is scaled for. Eviction
+    keeps the shared prefix tree (one actor per deployment) bounded (its default sizes)."""
+    return {
+        "request_router_class": PREFIX_ROUTER_CLASS,
+        "request_router_kwargs": {
+            "imbalanced_threshold": max(2.0, spec.autoscaling.target_ongoing_requests),
+            "do_eviction": True,
+        },
+    }

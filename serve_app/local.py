@@ -36,7 +36,7 @@ LOCAL_ENGINE_ARGS: dict[str, Any] = {
 
 
 def local_serving_config(models_dir: Path = MODELS_DIR, **overrides: Any) -> ServingConfig:
-    """tiny-chat and tiny-chat-v2 on CPU, alias `chat` 90/10."""
+    """tiny-chat and tiny-chat-v2 on CPU, alias `chat` 90/10 with canary rollback."""
     models = []
     for name, seed in (("tiny-chat", 1), ("tiny-chat-v2", 2)):
         models.append(
@@ -59,6 +59,9 @@ def local_serving_config(models_dir: Path = MODELS_DIR, **overrides: Any) -> Ser
                     {"model": "tiny-chat", "weight": 90},
                     {"model": "tiny-chat-v2", "weight": 10},
                 ],
+                # Canary auto-rollback (serve_app/rollback.py): v2 leaves the alias if more
+                # than half of its requests fail over a minute.
+                "rollback": {"maxErrorRatio": 0.5, "minRequests": 20, "windowS": 60},
             }
         ],
         "ingress": {"minReplicas": 1, "maxReplicas": 1, "cpusPerReplica": 1},

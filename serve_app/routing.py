@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from serve_app.config import ServingConfig
@@ -53,10 +53,16 @@ class AliasTable:
     def __contains__(self, name: object) -> bool:
         return name in self._aliases
 
-    def resolve(self, name: str, caller: str) -> str:
-        """The model that serves `name` for this caller (`name` itself if not an alias)."""
+    def resolve(self, name: str, caller: str, rolled_back: Collection[str] = ()) -> str:
+        """The model that serves `name` for this caller (`name` itself if not an alias).
+
+        A caller whose pick is a rolled-back canary gets the stable target (the first one);
+        every other caller keeps the model it had."""
         alias = self._aliases.get(name)
-        return name if alias is None else alias.pick(caller)
+        if alias is None:
+            return name
+        picked = alias.pick(caller)
+        return alias.models[0] if picked in rolled_back else picked
 
     def targets(self, name: str) -> tuple[str, ...]:
         return self._aliases[name].models

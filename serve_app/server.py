@@ -13,6 +13,7 @@ from typing import Any
 
 from ray.serve.llm import LLMServer
 
+from serve_app import faults
 from serve_app.ray_compat import Batcher
 
 
@@ -31,3 +32,9 @@ async def first_then_batched(
 class GatewayLLMServer(LLMServer):
     def _batch_output_stream(self, generator: AsyncGenerator[Any, None]) -> Any:
         return first_then_batched(generator, self._get_batch_interval_ms())
+
+    async def _run_request(self, request: Any, **kwargs: Any) -> Any:
+        model_id = self._llm_config.model_id
+        if faults.fails(model_id):  # test hook, off unless local mode's environment sets it
+            return faults.error_stream(model_id)
+        return await super()._run_request(request, **kwargs)

@@ -112,3 +112,59 @@ def test_auth_errors():
     loc, msg = _error(_cfg(env={"OPENAI_API_KEY": "x"}))
     assert loc == ("env",) and "secret" in msg
     ServingConfig.model_validate(_cfg(env={"TOKENIZERS_PARALLELISM": "false"}))
+
+
+def _canary(rollback) -> list[dict]:
+    return [{"name": "chat", "rollback": rollback,
+             "targets": [{"model": "a", "weight": 90}, {"model": "a-v2", "weight": 10}]}]
+
+
+@pytest.mark.parametrize(
+    ("aliases", "loc", "fragment"),
+    [
+        (_canary({"minRequests": 5}), ("aliases", 0, "rollback", "maxErrorRatio"), "required"),
+        (_canary({"maxErrorRatio": 1.5}), ("aliases", 0, "rollback", "maxErrorRatio"),
+         "less than 1"),
+        (_canary({"maxErrorRatio": 0.1, "windowS": 1}), ("aliases", 0, "rollback", "windowS"),
+         "greater than or equal to 5"),
+        (_canary({"maxErrorRatio": 0.1, "minRequests": 0}),
+         ("aliases", 0, "rollback", "minRequests"), "greater than or equal to 1"),
+        (_canary({"maxErrorRatio": 0.1, "maxTtftS": 0}), ("aliases", 0, "rollback", "maxTtftS"),
+         "greater than 0"),
+        (_canary({"maxErrorRatio": 0.1, "window": 60}), ("aliases", 0, "rollback", "window"),
+         "Extra"),
+        ([{"name": "chat", "rollback": {"maxErrorRatio": 0.1},
+           "targets": [{"model": "a", "weight": 1}]}],
+         ("aliases", 0, "rollback"), "at least two targets"),
+    ],
+)
+def test_rollback_errors_name_their_path(aliases, loc, fragment):
+    got_loc, msg = _error(_cfg(aliases=aliases))
+    assert got_loc == loc
+    assert fragment in msg
+
+
+def test_rollback_defaults_and_round_trip():
+    cfg = ServingConfig.model_validate(_cfg(aliases=_canary({"maxErrorRatio": 0.05})))
+    rule = cfg.aliases[0].rollback
+    assert (rule.min_requests, rule.window_s, rule.max_ttft_s) == (20, 60.0, None)
+    assert ServingConfig.model_validate(cfg.model_dump(mode="json", by_alias=True)) == cfg
+
+
+@pytest.mark.parametrize(
+    ("model", "loc", "fragment"),
+    [
+        ({"routing": "roundRobin"}, ("models", 0, "routing"), "'powerOfTwo' or 'prefixAffinity'"),
+        ({"routing": "prefixAffinity", "engineArgs": {"enable_prefix_caching": False}},
+         ("models", 0, "routing"), "engineArgs.enable_prefix_caching"),
+    ],
+)
+def test_routing_errors_name_their_path(model, loc, fragment):
+    got_loc, msg = _error(_cfg(aliases=[], models=[{"id": "a", "source": "x", **model}]))
+    assert got_loc == loc
+    assert fragment in msg
+
+
+def test_fault_hooks_cannot_be_set_from_the_serving_config():
+    loc, msg = _error(_cfg(env={"LLM_PLATFORM_FAULT_ERROR_MODELS": "a"}))
+    assert loc == ("env",) and "local tests only" in msg
