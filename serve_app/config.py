@@ -212,7 +212,7 @@ class AliasTarget(StrictModel):
 
 
 class RollbackRule(StrictModel):
-    """When a canary target of an alias is taken out of it (see docs/serving-edge.md)."""
+    """When a canary target of an alias is taken out of it (serve_app/rollback.py)."""
 
     max_error_ratio: float = Field(
         ge=0, lt=1,
