@@ -108,6 +108,9 @@ BAD: list[tuple[str, str, Any, str]] = [
     ("prod", "serving.models[0].autoscaling.minReplicas", 0, "serving.models[0].autoscaling: minReplicas 0 (scale to zero) requires allowScaleToZero: true"),
     ("prod", "serving.aliases[0].targets[0].model", "nope", "serving.aliases: aliases[0].targets[0].model 'nope' is not a configured model"),
     ("prod", "serving.modles", [], "serving.modles: unknown key (did you mean 'models'?)"),
+    ("prod", "serving.models[0].routing", "roundRobin", "serving.models[0].routing: Input should be 'powerOfTwo' or 'prefixAffinity'"),
+    ("prod", "serving.aliases[0].rollback", {"maxErrorRatio": 2}, "serving.aliases[0].rollback.maxErrorRatio: Input should be less than 1"),
+    ("prod", "serving.aliases[0].rollback", {"maxErrorRatio": 0.1, "windowSeconds": 60}, "serving.aliases[0].rollback.windowSeconds: unknown key (did you mean 'windowS'?)"),
 ]
 
 
