@@ -199,4 +199,6 @@ def test_shared_prefix_lands_on_one_replica_and_other_prompts_spread(canary_app)
         _complete(client, secrets.token_hex(60))
     spread = _wait_for_delta(canary_app, before, m, SERVE_REQUESTS, **llm)
     print(f"unrelated prompts: requests per replica {spread}")
+    scrape = httpx.get(f"http://127.0.0.1:{canary_app.metrics_port}/metrics", timeout=30).text
+    (LOG_DIR / "canary-metrics.txt").write_text(scrape)  # for the record
     assert len(spread) == 2 and min(spread.values()) >= m // 5, spread
