@@ -87,6 +87,13 @@ crds: ## fetch the upstream CRD schemas into $CRDS_DIR (a machine with internet;
 clean: ## remove build output (keeps .venv)
 	rm -rf build .pytest_cache .ruff_cache
 
+# --- after a deploy
+.PHONY: verify
+
+verify: ## post-deploy checks of a live STACK (kubectl configured; VERIFY_API_KEY; VERIFY_ARGS=...)
+	test -x $(PY) || $(MAKE) venv
+	$(PY) -m tools.verify --stack $(STACK) $(VERIFY_ARGS)
+
 # --- dashboards and alert rules (dashboards/)
 .PHONY: dashboards dashboards-check promtool amtool
 
