@@ -36,7 +36,10 @@ class AlbConfig(StrictModel):
     idle_timeout_s: int = Field(
         600, ge=60, le=4000,
         description="Seconds the ALB keeps a connection with no bytes flowing: must cover the"
-        " slowest non-streamed completion and the longest pause of a stream.",
+        " slowest non-streamed completion and the longest pause of a stream. The one setting"
+        " the other timeouts derive from, ALB or not (infra/serving/timeouts.py): Serve's"
+        " keep-alive (this + 5), the target deregistration delay (this, at most 3600) and"
+        " the RayService's rayClusterDeletionDelaySeconds (deregistration + 60).",
     )
     ssl_policy: str = Field(
         "ELBSecurityPolicy-TLS13-1-2-2021-06", pattern=r"^ELBSecurityPolicy-[A-Za-z0-9-]+$",
