@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from infra.capacity import fit as capacity
 from infra.config.base import PROJECT
 from infra.config.cost_ceiling import cost_problems
+from infra.config.model_store import gated_source_problems
 from infra.config.profiles import with_profile
 from infra.config.ray_service import cpu_pool_problems
 from infra.config.stack import StackConfig
@@ -146,6 +147,10 @@ def validate(
     )]
     problems += [f"{PROJECT}:{p}" for p in cpu_pool_problems(
         cfg.ray_service, cfg.serving, cfg.karpenter.head_pool_cpu_limit
+    )]
+    problems += [f"{PROJECT}:{p}" for p in gated_source_problems(
+        [m.source for m in cfg.serving.models], list(cfg.model_store.imports),
+        cfg.hugging_face_token is not None,
     )]
     if region is not None:
         problems += cost_problems(cfg, region)

@@ -183,3 +183,34 @@ PROFILES = {
     "dev": {"noncurrentVersionDays": 7},
     "prod": {"protect": True, "noncurrentVersionDays": 90},
 }
+
+
+# Hugging Face organisations whose model repositories are gated: downloading needs a token of
+# an account that accepted the licence (each meta-llama model card: "You need to agree to share
+# your contact information to access this model"; the Hub answers 401 otherwise, when the
+# replica starts on a GPU node, not at `pulumi up`).
+GATED_HF_OWNERS = ("meta-llama",)
+
+
+def is_gated_hf_source(source: str) -> bool:
+    """A Hugging Face repo id (`owner/name`, no scheme, not a path) of a gated organisation."""
+    if "://" in source or source.startswith(("/", ".")) or source.count("/") != 1:
+        return False
+    return source.split("/", 1)[0] in GATED_HF_OWNERS
+
+
+def gated_source_problems(
+    sources: list[str], imports: list[ModelImport], has_token: bool
+) -> list[str]:
+    """Gated Hugging Face repositories read with no `huggingFaceToken`: each model source
+    (`serving.models[i].source`) and each `modelStore.imports[i].repo`, by path."""
+    if has_token:
+        return []
+    fix = ("is a gated Hugging Face repository: set `pulumi config set --secret "
+           "huggingFaceToken hf_...` (an account that accepted its licence), or serve a copy "
+           "from the model store (an s3:// source)")
+    out = [f"serving.models[{i}].source {s!r} {fix}"
+           for i, s in enumerate(sources) if is_gated_hf_source(s)]
+    out += [f"modelStore.imports[{i}].repo {imp.repo!r} {fix}"
+            for i, imp in enumerate(imports) if is_gated_hf_source(imp.repo)]
+    return out

@@ -47,8 +47,8 @@ def _field_is_map(path: str) -> bool:
 
 def planted(stack: str) -> tuple[dict[str, Any], list[str], dict[str, str]]:
     """(overrides by top-level key, secret top-level keys, planted value by path)."""
-    values, _ = stack_config(stack)
-    base, _ = own_keys(values, set())
+    values, secrets = stack_config(stack)
+    base, file_secrets = own_keys(values, set(secrets))  # the file's own (huggingFaceToken)
     overrides: dict[str, Any] = {}
     chosen: dict[str, str] = {}
     for path in secret_paths():
@@ -62,7 +62,7 @@ def planted(stack: str) -> tuple[dict[str, Any], list[str], dict[str, str]]:
             else:
                 trial[top] = value
             try:
-                validate({**base, **overrides, **trial}, {*overrides, top})
+                validate({**base, **overrides, **trial}, {*file_secrets, *overrides, top})
             except ConfigError:
                 continue
             overrides.update(trial)
@@ -70,7 +70,7 @@ def planted(stack: str) -> tuple[dict[str, Any], list[str], dict[str, str]]:
             break
         else:
             pytest.fail(f"no planted value is valid config for {path}")
-    return overrides, sorted(overrides), chosen
+    return overrides, sorted({*overrides, *file_secrets}), chosen
 
 
 @pytest.mark.parametrize("stack", STACKS)

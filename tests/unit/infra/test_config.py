@@ -199,29 +199,31 @@ def test_load_reads_config_the_way_a_real_pulumi_run_hands_it_over(
     key); unknown keys and plain-text secrets are caught on that path too."""
     from pulumi.runtime import config as rc
 
-    values, _ = stack_config("dev")
+    values, secrets = stack_config("dev")
     token = rc.CONFIG.set({})  # only the environment speaks; restored below
     try:
-        _check_load_from_env(monkeypatch, values)
+        _check_load_from_env(monkeypatch, values, secrets)
     finally:
         rc.CONFIG.reset(token)
 
 
-def _check_load_from_env(monkeypatch: pytest.MonkeyPatch, values: dict[str, str]) -> None:
+def _check_load_from_env(
+    monkeypatch: pytest.MonkeyPatch, values: dict[str, str], file_secrets: list[str]
+) -> None:
     import json
 
     from infra.config import load
 
     values["llm-platform:grafanaAdminPassword"] = "pw"
     monkeypatch.setenv("PULUMI_CONFIG", json.dumps(values))
-    secret_keys = json.dumps(["llm-platform:grafanaAdminPassword"])
+    secret_keys = json.dumps(["llm-platform:grafanaAdminPassword", *file_secrets])
     monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", secret_keys)
     cfg = load()
     assert cfg.environment == "dev" and cfg.grafana_admin_password is not None
 
     values["llm-platform:gpuNodePool"] = "[]"
     monkeypatch.setenv("PULUMI_CONFIG", json.dumps(values))
-    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", "[]")
+    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(file_secrets))
     with pytest.raises(ConfigError) as exc:
         load()
     assert exc.value.problems == [

@@ -25,7 +25,10 @@ def values_of(stack: str) -> tuple[dict[str, Any], set[str]]:
     return with_profile(values), secret_keys
 
 
-def problems(values: dict[str, Any], secrets: set[str] = frozenset()) -> list[str]:
+def problems(values: dict[str, Any], secrets: set[str] | None = None) -> list[str]:
+    """The config problems; `secrets` default: the stack file's (its huggingFaceToken)."""
+    if secrets is None:
+        secrets = {"huggingFaceToken"} & set(values)
     with pytest.raises(ConfigError) as exc:
         validate(values, set(secrets))
     return exc.value.problems
@@ -63,9 +66,9 @@ def test_s3_source_without_a_named_store_bucket_says_how_to_fix_it() -> None:
 
 def test_explicit_grant_or_the_stack_bucket_make_an_s3_source_valid() -> None:
     granted = with_source("prod", "s3://shared/llama/8b/", extraReadGrants=["s3://shared/llama/"])
-    assert validate(granted, set()).model_store.extra_read_grants == ["s3://shared/llama/"]
+    assert validate(granted, {"huggingFaceToken"}).model_store.extra_read_grants == ["s3://shared/llama/"]
     own = with_source("prod", f"s3://{STORE}/models/llama-8b/", bucketName=STORE)
-    assert validate(own, set()).serving.models[0].source.startswith("s3://")
+    assert validate(own, {"huggingFaceToken"}).serving.models[0].source.startswith("s3://")
 
 
 def test_s3_source_in_the_bucket_but_outside_the_models_prefix_is_refused() -> None:
@@ -86,7 +89,7 @@ def test_streaming_load_format_needs_an_image_with_the_streamer() -> None:
     assert "serving.models[0].engineArgs.load_format 'runai_streamer'" in p
     assert "modelStore.imageHasStreamer" in p
     values["modelStore"]["imageHasStreamer"] = True
-    assert validate(values, set())
+    assert validate(values, {"huggingFaceToken"})
 
 
 def test_prod_must_not_keep_the_gcs_in_the_cluster() -> None:
@@ -116,11 +119,11 @@ def test_bad_gcs_settings_name_their_key(gcs: dict[str, Any], expected: str) -> 
 def test_secrets_must_be_pulumi_secrets_and_errors_never_echo_them() -> None:
     values, _ = values_of("prod")
     values["huggingFaceToken"] = "hf_plaintext_token_value"
-    (p,) = problems(values)
+    (p,) = problems(values, set())
     assert p.startswith("llm-platform:huggingFaceToken: must be a Pulumi secret")
     values, _ = values_of("prod")
     values["redisAuthToken"] = "short@"
-    (p,) = problems(values, {"redisAuthToken"})
+    (p,) = problems(values, {"redisAuthToken", "huggingFaceToken"})
     assert p.startswith("llm-platform:redisAuthToken: must be 16 to 128 printable characters")
     assert "(got 6 characters)" in p and "short@" not in p
 
@@ -136,3 +139,27 @@ def test_bad_model_store_settings_name_their_key(path: str, value: Any, expected
     values, secrets = values_of("dev")
     values["modelStore"] = {path: value}
     assert any(p.startswith(f"llm-platform:{expected}") for p in problems(values, secrets))
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_gated_hugging_face_sources_without_a_token_are_refused_by_path(stack: str) -> None:
+    values, secrets = values_of(stack)
+    assert values.get("huggingFaceToken")  # the stack files carry the placeholder
+    values = copy.deepcopy(values)
+    del values["huggingFaceToken"]
+    found = problems(values, secrets - {"huggingFaceToken"})
+    gated = [p for p in found if "gated Hugging Face repository" in p]
+    assert gated and all(p.startswith("llm-platform:serving.models[") for p in gated)
+    assert "pulumi config set --secret huggingFaceToken" in gated[0]
+
+
+def test_gated_imports_need_the_token_and_ungated_sources_do_not() -> None:
+    values, secrets = values_of("dev")
+    values = copy.deepcopy(values)
+    del values["huggingFaceToken"]
+    values["serving"]["models"][0]["source"] = "Qwen/Qwen2.5-7B-Instruct"
+    values["modelStore"] = {"imports": [{"repo": "meta-llama/Llama-3.1-8B-Instruct",
+                                         "revision": "0e9e39f249a16976918f6564b8830bc894c89659",
+                                         "prefix": "llama-8b/"}]}
+    found = [p for p in problems(values, secrets - {"huggingFaceToken"}) if "gated" in p]
+    assert len(found) == 1 and found[0].startswith("llm-platform:modelStore.imports[0].repo")
