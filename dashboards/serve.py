@@ -80,6 +80,22 @@ def spec() -> DashboardSpec:
             unit="short",
         ),
     )
+    by_target = ("alias", "target")
+    canaries = (
+        PanelSpec(
+            "Alias targets: error ratio and rollbacks",
+            "Per alias target with a rollback rule: the share of its requests through the alias"
+            " that failed over the rule's window (5xx, or a late first token), and 1 while the"
+            " gateway has rolled the canary back (serving.aliases[].rollback).",
+            (
+                Query(max_by(ray(m.GATEWAY_ALIAS_ERROR_RATIO), *by_target),
+                      "error ratio {{alias}} / {{target}}"),
+                Query(max_by(ray(m.GATEWAY_ALIAS_ROLLED_BACK), *by_target),
+                      "rolled back {{alias}} / {{target}}"),
+            ),
+            unit="percentunit", max_value=1,
+        ),
+    )
     head_mem = ray(m.RAY_NODE_MEM_USED, eq={"RayNodeType": "head"})
     head_total = ray(m.RAY_NODE_MEM_TOTAL, eq={"RayNodeType": "head"})
     head = (
@@ -103,7 +119,8 @@ def spec() -> DashboardSpec:
         uid="ray-serve",
         title="Ray Serve",
         about="Ray Serve applications and deployments: traffic, errors, latency, queues, "
-              "replicas and the head node.",
+              "replicas, canary rollbacks and the head node.",
         variables=(CLUSTER_VAR, DEPLOYMENT_VAR),
-        rows=(("Traffic", traffic), ("Queues and replicas", capacity), ("Head node", head)),
+        rows=(("Traffic", traffic), ("Queues and replicas", capacity), ("Canaries", canaries),
+              ("Head node", head)),
     )
