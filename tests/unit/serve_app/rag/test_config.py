@@ -89,3 +89,28 @@ def test_pooling_models_use_vllms_pooling_runner_not_task() -> None:
         assert (engine["runner"], engine["convert"]) == ("pooling", convert)
         assert "task" not in engine
     assert "runner" not in llm_config(cfg.model("gen"), cfg).engine_kwargs
+
+
+def test_rag_needs_the_ingress_gateway() -> None:
+    data = _pipeline()
+    data.update(gateway="direct", throughputOptimized=True, aliases=[])
+    data["rag"]["pipelines"][0]["generator"] = "gen"
+    assert "rag.enabled needs gateway: ingress" in _error(data)
+
+
+def test_the_ray_workers_get_the_same_pins_as_the_dev_venv() -> None:
+    from pathlib import Path
+
+    from serve_app.rag import PIP_REQUIREMENTS
+    from serve_app.serve_config import serve_applications
+
+    dev = Path(__file__).resolve().parents[4] / "requirements-dev.txt"
+    pins = {line.strip() for line in dev.read_text().splitlines()}
+    assert set(PIP_REQUIREMENTS) <= pins
+    cfg = ServingConfig.model_validate(_pipeline())
+    [app] = serve_applications(cfg)
+    assert app["runtime_env"]["pip"] == list(PIP_REQUIREMENTS)
+    [local] = serve_applications(cfg, install_rag_packages=False)
+    assert "runtime_env" not in local
+    plain = ServingConfig.model_validate({"models": _data()["models"][:1]})
+    assert "runtime_env" not in serve_applications(plain)[0]
