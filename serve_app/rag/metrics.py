@@ -18,7 +18,7 @@ from functools import cache
 from typing import Any
 
 _LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]
-_COUNT_BUCKETS = [0, 1, 2, 5, 10, 20, 50, 100, 200]
+_COUNT_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200]  # Ray refuses boundaries <= 0
 _INGEST_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
 
 
