@@ -1,8 +1,8 @@
 """Generate every dashboard: `python -m dashboards.build [--check] [--out DIR]`.
 
-`all_dashboards()` is the interface infra/monitoring.py loads into Grafana ConfigMaps (file name
--> dashboard JSON model). `make dashboards` writes them to dashboards/json/ (checked in, so a
-reviewer sees the JSON change in a diff); `--check` fails when the checked-in files differ.
+`all_dashboards()` is the interface infra/platform/monitoring.py loads into Grafana ConfigMaps
+(file name -> dashboard JSON model). `make dashboards` writes them to dashboards/json/ (checked
+in, so a reviewer sees the JSON change in a diff); `--check` fails when the checked-in files differ.
 """
 
 from __future__ import annotations

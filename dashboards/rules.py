@@ -1,6 +1,7 @@
 """PrometheusRule groups (`spec.groups`) for the platform's alerts, generated from code.
 
-`rule_groups(thresholds)` returns plain data; infra/monitoring.py puts it in a PrometheusRule.
+`rule_groups(thresholds)` returns plain data; infra/platform/monitoring.py puts it in a
+PrometheusRule.
 Every alert has `labels.severity`, `annotations.summary/description` and a `runbook_url` that
 points at a section of docs/runbooks.md (tests check the anchor exists and that each alert has
 a firing and a not-firing `promtool test rules` case in tests/unit/dashboards/alerts_test.yaml).

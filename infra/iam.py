@@ -18,8 +18,8 @@ import pulumi
 import pulumi_aws as aws
 
 # As Karpenter 1.14.1's own node role (its getting-started CloudFormation), but without SSM
-# (see infra/karpenter_iam.py NODE_ROLE_UPSTREAM_OMISSIONS). PullOnly: pull images, nothing
-# else (ReadOnly would also list and describe every repository).
+# (see infra/foundation/karpenter_iam.py NODE_ROLE_UPSTREAM_OMISSIONS). PullOnly: pull images,
+# nothing else (ReadOnly would also list and describe every repository).
 NODE_MANAGED_POLICIES = (
     "AmazonEKSWorkerNodePolicy",
     "AmazonEKS_CNI_Policy",

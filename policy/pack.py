@@ -41,7 +41,8 @@ POLICIES: list[Policy] = [
 
 def context(stack: str, config: Mapping[str, Any]) -> Context:
     """The stack's Context from its config as Pulumi hands it over (`ns:key` -> value). The cost
-    ceiling is the stack's `costCeilingPerHour`, else its environment's default (infra/cost.py)."""
+    ceiling is the stack's `costCeilingPerHour`, else its environment's default
+    (infra/capacity/cost.py)."""
     env = config.get(f"{PROJECT}:environment")
     raw = config.get(f"{PROJECT}:costCeilingPerHour")
     try:

@@ -123,7 +123,7 @@ def rows(model: type[BaseModel], path: list[str], secrets: set[str]) -> list[str
 def main() -> None:
     secrets = set(secret_paths())
     print(f"# Stack config reference (`{PROJECT}:*`)\n")
-    print("Generated from `infra/config.py` by `make config-docs`; do not edit by hand.")
+    print("Generated from `infra/config/` by `make config-docs`; do not edit by hand.")
     print("Set keys in `Pulumi.<stack>.yaml` under `config:` as `llm-platform:<key>`. Unknown")
     print("keys are errors. Defaults differ per environment where three values are shown")
     print("(dev | staging | prod). 🔒 keys must be set with `pulumi config set --secret`.\n")

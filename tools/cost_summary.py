@@ -38,8 +38,8 @@ def gpu_cost_markdown(c: dict[str, Any]) -> str:
         return ", ".join(f"{n} x {t}" for t, n in sorted(nodes.items())) or "-"
 
     lines = ["", "## GPU cost (on-demand USD/h)", "",
-             f"Prices: {c['region']}, infra/catalog.py (as of {c['pricesAsOf']}). Spot is never "
-             "dearer, so these bound spot pools too.", "",
+             f"Prices: {c['region']}, infra/capacity/catalog.py (as of {c['pricesAsOf']}). "
+             "Spot is never dearer, so these bound spot pools too.", "",
              "| pool | most per hour at its limits | fleet that reaches it |", "|---|---|---|"]
     lines += [f"| {p['pool']} | {p['usdPerHour']:.2f} | {fleet(p['nodes'])} |"
               for p in c["worstCase"]]

@@ -115,7 +115,7 @@ def hourly_price(instance_type: str, region: str) -> float:
     if table is None:
         raise UnknownRegionError(
             f"no on-demand price table for region {region!r}; priced regions: "
-            f"{', '.join(sorted(ON_DEMAND_USD_PER_HOUR))} (add one to infra/catalog.py)"
+            f"{', '.join(sorted(ON_DEMAND_USD_PER_HOUR))} (add one to infra/capacity/catalog.py)"
         )
     return table[instance_type]
 

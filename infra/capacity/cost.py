@@ -1,8 +1,9 @@
 """GPU cost: the most a stack can spend per hour on GPU nodes at its NodePool limits, and what its
 minimum replicas cost all the time.
 
-Pure functions over `infra/catalog.py` (no Pulumi, no pydantic), so that the config check, the
-render summary and the CrossGuard pack (`policy/`) compute the same numbers from the same table.
+Pure functions over `infra/capacity/catalog.py` (no Pulumi, no pydantic), so that the config
+check, the render summary and the CrossGuard pack (`policy/`) compute the same numbers from the
+same table.
 
 Why the worst case is a knapsack: Karpenter never launches an instance type whose capacity would
 push a NodePool past any of its `spec.limits` (kubernetes-sigs/karpenter,
@@ -172,7 +173,9 @@ def nodepool_worst_case(obj: dict, region: str) -> PoolCost | None:
     name = str((obj.get("metadata") or {}).get("name", "?"))
     if len(types) != len(names):
         unknown = sorted(set(names) - {t.name for t in types})
-        raise ValueError(f"NodePool {name}: instance types {unknown} are not in infra/catalog.py")
+        raise ValueError(
+            f"NodePool {name}: instance types {unknown} are not in infra/capacity/catalog.py"
+        )
     limits = (obj.get("spec") or {}).get("limits") or {}
     gpus = quantity(limits.get("nvidia.com/gpu"))
     if gpus is None:

@@ -1,4 +1,4 @@
-"""Architecture facts of common models, for the capacity check (infra/capacity.py).
+"""Architecture facts of common models, for the capacity check (infra/capacity/fit.py).
 
 Keyed by Hugging Face repo id; a model's `source` matches when it is the repo id or ends with
 `/<repo id>` (an S3 mirror such as `s3://bucket/meta-llama/Llama-3.1-8B-Instruct`). Models not

@@ -29,7 +29,9 @@ class GpuPoolLimits(StrictModel):
 
 class GpuNodePoolConfig(StrictModel):
     name: DnsLabel = Field(description="NodePool name (a DNS label); pods select it by name.")
-    family: str = Field(description="GPU instance family from infra/catalog.py (g6e, g5, p4d).")
+    family: str = Field(
+        description="GPU instance family from infra/capacity/catalog.py (g6e, g5, p4d)."
+    )
     sizes: list[str] | None = Field(
         None, min_length=1,
         description="Instance sizes of the family (e.g. xlarge, 12xlarge); default: every size.",

@@ -51,7 +51,7 @@ MOVING_REVISIONS = ("main", "master", "HEAD")
 
 class ModelImport(StrictModel):
     """One Hugging Face model copied once into the model store by a Kubernetes Job
-    (infra/model_import.py, docs/cold-start.md "Importing a model into the store")."""
+    (infra/serving/model_import.py, docs/cold-start.md "Importing a model into the store")."""
 
     repo: str = Field(
         ..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$",

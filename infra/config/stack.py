@@ -47,8 +47,8 @@ class StackConfig(StrictModel):
     cost_ceiling_per_hour: float = Field(
         gt=0,
         description="USD/h: the most the GPU NodePools may cost per hour at their limits "
-        "(on-demand prices of `aws:region` from infra/catalog.py). A stack whose worst case "
-        "exceeds it fails the config check and the policy pack.",
+        "(on-demand prices of `aws:region` from infra/capacity/catalog.py). A stack whose worst "
+        "case exceeds it fails the config check and the policy pack.",
     )
     grafana_admin_password: SecretStr | None = secret(description="Grafana admin password.")
     alertmanager_slack_webhook_url: SecretStr | None = secret(
@@ -115,8 +115,8 @@ class StackConfig(StrictModel):
     @classmethod
     def _keys_file_is_the_platforms(cls, v: ServingConfig) -> ServingConfig:
         if v.auth.keys_file is not None:
-            # On EKS the keys file is the mounted apiKeys Secret (infra/api_keys.py); a path set
-            # here would be overridden, so it is refused rather than silently ignored.
+            # On EKS the keys file is the mounted apiKeys Secret (infra/serving/api_keys.py); a
+            # path set here would be overridden, so it is refused rather than silently ignored.
             raise error_at(
                 ("auth", "keysFile"), v.auth.keys_file,
                 "is set by the platform (the mounted apiKeys Secret); set the keys with"

@@ -184,7 +184,7 @@ def nodepool(pool: GpuNodePoolConfig) -> dict[str, Any]:
     types = instance_types(pool.family, pool.sizes)
     gpu_model = next(iter(CATALOG[pool.family].values())).gpu_model
     # A CPU limit always: a GPU limit alone would not bound a pool that could launch a GPU-less
-    # instance. The default never binds before the GPU limit (infra/cost.py).
+    # instance. The default never binds before the GPU limit (infra/capacity/cost.py).
     limits: dict[str, Any] = {
         "nvidia.com/gpu": pool.limits.gpus,
         "cpu": pool.limits.cpu or pool.limits.gpus * cost.max_vcpu_per_gpu(types),

@@ -1,7 +1,7 @@
 """Karpenter's AWS documents: the controller's IAM policy, interruption rules, queue policy.
 
-Pure functions returning dicts; `infra/karpenter.py` turns them into resources and the tests
-lint them with parliament.
+Pure functions returning dicts; `infra/foundation/karpenter.py` turns them into resources and the
+tests lint them with parliament.
 """
 
 from __future__ import annotations

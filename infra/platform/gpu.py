@@ -62,7 +62,7 @@ def dcgm_exporter_values() -> dict[str, Any]:
         "image": {"repository": image.repository, "tag": image.tag},
         **_gpu_only(),
         "podLabels": {labels.SCRAPE_LABEL: DCGM_SCRAPE_VALUE},
-        # Scraped by infra/monitoring.py's PodMonitor (with honorLabels), created after the
+        # Scraped by infra/platform/monitoring.py's PodMonitor (with honorLabels), created after the
         # monitoring CRDs; the chart's ServiceMonitor would need them before this release.
         "serviceMonitor": {"enabled": False},
         "service": {"enable": True, "port": DCGM_PORT},

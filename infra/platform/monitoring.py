@@ -320,7 +320,7 @@ def ray_pod_monitor() -> dict[str, Any]:
 
 
 def dcgm_pod_monitor() -> dict[str, Any]:
-    """The DCGM exporter DaemonSet (infra/gpu.py labels its pods). `honorLabels` keeps the
+    """The DCGM exporter DaemonSet (infra/platform/gpu.py labels its pods). `honorLabels` keeps the
     exporter's own `pod`/`namespace`/`container` labels, which name the pod USING the GPU, so GPU
     series join to Ray pods; without it they arrive as `exported_pod`/... (the chart's own
     ServiceMonitor sets honorLabels false)."""

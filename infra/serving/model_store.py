@@ -6,8 +6,8 @@
 - The Ray pods' ServiceAccount reads it through EKS Pod Identity: `s3:GetObject` on the models
   and code prefixes, `s3:ListBucket` limited to those prefixes, `kms:Decrypt` on the key via
   S3; plus any `modelStore.extraReadGrants`. No access keys exist anywhere.
-- serve_app/ is uploaded as a content-addressed zip (infra/code_bundle.py); its `s3://` URI is
-  each Serve application's `runtime_env.working_dir`.
+- serve_app/ is uploaded as a content-addressed zip (infra/serving/code_bundle.py); its `s3://`
+  URI is each Serve application's `runtime_env.working_dir`.
 - The Hugging Face token (a Pulumi secret) becomes a Kubernetes Secret for the pods' env.
 """
 

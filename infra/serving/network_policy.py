@@ -36,7 +36,7 @@ the RayClusterNetworkPolicy gate): that field lives in `rayClusterConfig`, so ch
 would start a whole new Ray cluster; separate NetworkPolicies change in place.
 
 On EKS these are enforced only with the VPC CNI's network policy agent switched on (the cluster's
-vpc-cni add-on configuration, owned by infra/cluster.py).
+vpc-cni add-on configuration, owned by infra/foundation/cluster.py).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ Shape of the Ray cluster:
   on a GPU node and GPU nodes host only LLMServer replicas.
 - one GPU worker group per GPU pool that a model uses, named after the pool, from zero: GPUs per
   pod = the largest gpusPerReplica of its models, CPU/memory a share of the pool's smallest
-  instance that holds them (infra/capacity.py), max pods = the pool's GPU limit / GPUs per pod,
+  instance that holds them (infra/capacity/fit.py), max pods = the pool's GPU limit / GPUs per pod,
   so a model's change never touches the group. The group declares `accelerator_type:<GPU>` in
   `rayStartParams.resources`: Ray Serve LLM asks for exactly that, and the autoscaler starts a
   group from zero only for resources the group declares (kuberay#863).

@@ -68,7 +68,7 @@ def nodeclass_hardened(r: Resource, ctx: Context) -> Iterable[str]:
     tokens = get(spec, "metadataOptions.httpTokens")
     if tokens != "required":
         yield (f"spec.metadataOptions.httpTokens is {tokens!r}: set it to 'required' "
-               f"(IMDSv2 only; infra/karpenter.py _hardened_metadata)")
+               f"(IMDSv2 only; infra/foundation/karpenter.py _hardened_metadata)")
     mappings = spec.get("blockDeviceMappings") or []
     if not mappings:
         yield ("no spec.blockDeviceMappings: declare the root volume with ebs.encrypted: true "

@@ -10,7 +10,7 @@ from infra.config import ConfigError, validate
 from tools.render import render_stack
 
 CERT = "arn:aws:acm:us-west-2:123456789012:certificate/0f1e2d3c-aaaa-bbbb-cccc-123456789abc"
-# A model that passes the capacity check (infra/capacity.py) on prod's g6e pool.
+# A model that passes the capacity check (infra/capacity/fit.py) on prod's g6e pool.
 # An ungated model: a gated one would also need huggingFaceToken (not what these tests are about).
 SERVING = {"models": [{"id": "m", "source": "Qwen/Qwen2.5-7B-Instruct",
                        "engineArgs": {"max_model_len": 8192},

@@ -87,7 +87,8 @@ def test_rendered_serve_config_is_the_serving_configs(stack: str, rendered: Rend
     doc = yaml.safe_load(rs.inputs["spec"]["serveConfigV2"])
     (app,) = doc["applications"]
     assert app["import_path"] == "serve_app.app:build_app"
-    # The one addition: the gateway reads its keys from the mounted Secret (infra/api_keys.py).
+    # The one addition: the gateway reads its keys from the mounted Secret
+    # (infra/serving/api_keys.py).
     assert ServingConfig.model_validate(app["args"]) == serving_with_keys_file(cfg.serving)
 
 

@@ -1,4 +1,5 @@
-"""Unit tests of infra/cluster.py: access entries, endpoint settings, the default StorageClass."""
+"""Unit tests of infra/foundation/cluster.py: access entries, endpoint settings, the default
+StorageClass."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""infra/cost.py: the worst case of a pool at its limits is exact, the minimum-replica fleet is
-the cheapest, NodePool manifests are read like the config."""
+"""infra/capacity/cost.py: the worst case of a pool at its limits is exact, the minimum-replica
+fleet is the cheapest, NodePool manifests are read like the config."""
 
 from __future__ import annotations
 

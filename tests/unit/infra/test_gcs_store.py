@@ -1,5 +1,5 @@
-"""infra/gcs_store.py: the RayService's gcsFaultToleranceOptions against KubeRay's CRD, and the
-dev Redis objects against the Kubernetes schemas."""
+"""infra/serving/gcs_store.py: the RayService's gcsFaultToleranceOptions against KubeRay's CRD, and
+the dev Redis objects against the Kubernetes schemas."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Unit tests of infra/gpu.py: the NVIDIA device plugin and DCGM exporter values."""
+"""Unit tests of infra/platform/gpu.py: the NVIDIA device plugin and DCGM exporter values."""
 
 from __future__ import annotations
 

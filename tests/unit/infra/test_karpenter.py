@@ -1,5 +1,5 @@
-"""Unit tests of infra/karpenter.py: NodePools, EC2NodeClasses and controller values, validated
-against the upstream CRD schemas."""
+"""Unit tests of infra/foundation/karpenter.py: NodePools, EC2NodeClasses and controller values,
+validated against the upstream CRD schemas."""
 
 from __future__ import annotations
 

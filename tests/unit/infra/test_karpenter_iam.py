@@ -1,5 +1,5 @@
-"""Unit tests of infra/karpenter_iam.py: the controller policy, interruption rules and queue policy
-(parliament, with reasoned exceptions only)."""
+"""Unit tests of infra/foundation/karpenter_iam.py: the controller policy, interruption rules and
+queue policy (parliament, with reasoned exceptions only)."""
 
 from __future__ import annotations
 

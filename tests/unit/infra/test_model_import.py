@@ -1,5 +1,5 @@
-"""infra/model_import.py: the import Job's spec, its write-only policy (parliament-clean), and
-bad `modelStore.imports` input as ConfigErrors naming the key."""
+"""infra/serving/model_import.py: the import Job's spec, its write-only policy (parliament-clean),
+and bad `modelStore.imports` input as ConfigErrors naming the key."""
 
 from __future__ import annotations
 

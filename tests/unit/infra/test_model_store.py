@@ -1,5 +1,6 @@
-"""infra/model_store.py and infra/code_bundle.py: least-privilege documents (parliament-clean),
-the TLS-only bucket policy, the pods' env, and the content-addressed serve_app bundle."""
+"""infra/serving/model_store.py and infra/serving/code_bundle.py: least-privilege documents
+(parliament-clean), the TLS-only bucket policy, the pods' env, and the content-addressed serve_app
+bundle."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""infra/monitoring.py: chart values against upstream, monitors against the CRDs, routing."""
+"""infra/platform/monitoring.py: chart values against upstream, monitors against the CRDs,
+routing."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Unit tests of infra/network.py: the subnet plan and the flow-log policy (pure builders)."""
+"""Unit tests of infra/foundation/network.py: the subnet plan and the flow-log policy (pure
+builders)."""
 
 from __future__ import annotations
 

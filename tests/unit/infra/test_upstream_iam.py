@@ -3,7 +3,7 @@
 A read action missing from the Karpenter controller once made `pulumi destroy` hang for 30
 minutes (the EC2NodeClass finalizer's instance-profile cleanup). Every difference from
 Karpenter 1.14.1's own CloudFormation is either gone or listed with its reason in
-infra/karpenter_iam.py; a stale reason fails as well as a new gap.
+infra/foundation/karpenter_iam.py; a stale reason fails as well as a new gap.
 
 Roles without an upstream reference file: the EBS CSI driver uses the AWS-managed
 `AmazonEBSCSIDriverPolicy` (AWS maintains it; tests/render/test_aws_render.py checks that it

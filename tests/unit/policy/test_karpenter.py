@@ -57,7 +57,7 @@ def test_cost_ceiling_refuses_an_unpriced_region_and_an_unknown_instance_type() 
     assert "aws:region" in v.message and "eu-north-1" in v.message
     odd = gpu_nodepool(types=("g6e.xlarge", "g7.xlarge"))
     (v,) = run([odd], PROD, [p for p in karpenter.POLICIES if p.name == "gpu-cost-ceiling"])
-    assert "['g7.xlarge']" in v.message and "infra/catalog.py" in v.message
+    assert "['g7.xlarge']" in v.message and "infra/capacity/catalog.py" in v.message
 
 
 def test_spot_gpus_only_advised_in_prod() -> None:
