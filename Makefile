@@ -18,7 +18,7 @@ CRDS_DIR      ?= $(abspath ../shared/crds)
 CHECKOV_VENV  := .venv-checkov
 POLICY_VENV   := .venv-policy
 
-.PHONY: help venv local test lint render render-all bench config-docs crds clean \
+.PHONY: help venv local test lint render render-all bench bench-rag config-docs crds clean \
         checkov-venv policy-venv checkov policy
 
 help: ## list the targets
@@ -69,8 +69,12 @@ render: venv ## offline render into build/<stack>: every stack, or STACK=dev|sta
 render-all: venv ## offline render of every stack (one process)
 	$(PY) -m tools.render
 
-bench: venv ## standalone vLLM vs this app, side by side, same tiny model and load
+bench: venv ## standalone vLLM vs this app (same tiny model and load); RAG storage on pgvector
 	$(PY) -m tools.bench $(BENCH_ARGS)
+	$(PY) -m tools.bench.rag $(RAG_BENCH_ARGS)
+
+bench-rag: venv ## RAG storage only: 100k chunks on the local PostgreSQL + pgvector
+	$(PY) -m tools.bench.rag $(RAG_BENCH_ARGS)
 
 checkov: venv checkov-venv render-all ## checkov over every stack's rendered Kubernetes manifests
 	$(PY) -m tools.checkov_scan
