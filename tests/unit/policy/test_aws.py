@@ -146,3 +146,29 @@ def test_elasticache_without_encryption_or_token_is_advised() -> None:
     found = messages(aws_elasticache.encrypted, res(group, {"transitEncryptionEnabled": True}))
     assert len(found) == 2 and "atRestEncryptionEnabled" in found[0] and "authToken" in found[1]
     assert not aws_elasticache.POLICIES[0].mandatory
+
+
+# ------------------------------------------------------------------------------- RDS / Aurora
+def test_unencrypted_or_password_in_program_db_is_refused() -> None:
+    from policy.rules import aws_rds
+
+    good = {"storageEncrypted": True, "kmsKeyId": "arn:aws:kms:us-west-2:1:key/k",
+            "manageMasterUserPassword": True}
+    assert messages(aws_rds.encrypted, res(aws_rds.CLUSTER, good)) == []
+    (msg,) = messages(aws_rds.encrypted, res(aws_rds.CLUSTER, {**good, "storageEncrypted": False}))
+    assert "storageEncrypted" in msg
+    (msg,) = messages(aws_rds.encrypted, res(aws_rds.CLUSTER, {**good, "kmsKeyId": None}))
+    assert "customer managed key" in msg
+    plain = {**good, "manageMasterUserPassword": False, "masterPassword": "[secret]"}
+    (msg,) = messages(aws_rds.encrypted, res(aws_rds.CLUSTER, plain))
+    assert "manageMasterUserPassword" in msg
+    assert all(p.mandatory for p in aws_rds.POLICIES)
+
+
+def test_public_db_instance_is_refused() -> None:
+    from policy.rules import aws_rds
+
+    inst = "aws:rds/clusterInstance:ClusterInstance"
+    assert messages(aws_rds.not_public, res(inst, {"publiclyAccessible": False})) == []
+    (msg,) = messages(aws_rds.not_public, res(inst, {"publiclyAccessible": True}))
+    assert "publiclyAccessible" in msg
