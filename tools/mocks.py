@@ -74,6 +74,15 @@ class PlatformMocks(pulumi.runtime.Mocks):
             state.update(_eks_cluster_state(args.name))
         if args.typ == "aws:elasticache/replicationGroup:ReplicationGroup":
             state.setdefault("primaryEndpointAddress", placeholder(args.name, "primary-endpoint"))
+        if args.typ == "aws:rds/cluster:Cluster":
+            # RDS makes the master secret itself (manageMasterUserPassword) and reports it here.
+            state.setdefault("endpoint", placeholder(args.name, "endpoint"))
+            state.setdefault("readerEndpoint", placeholder(args.name, "reader-endpoint"))
+            state.setdefault("masterUserSecrets", [{
+                "secretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rds!{args.name}",
+                "kmsKeyId": args.inputs.get("masterUserSecretKmsKeyId", ""),
+                "secretStatus": "active",
+            }])
         if args.typ == "random:index/randomPassword:RandomPassword":
             state.setdefault("result", placeholder(args.name, "generated"))  # a secret output
         return rid, state

@@ -58,6 +58,10 @@ SECRET_ARN_ENV_VAR = "LLM_PLATFORM_RAG_SECRET_ARN"
 # psycopg for the migration Job, the same pin as requirements-dev.txt (a unit test checks);
 # the ray-llm image does not ship a PostgreSQL driver.
 PSYCOPG_REQUIREMENT = "psycopg[binary]==3.3.9"
+# What serve_app/rag imports that the ray-llm image lacks, installed into the gateway
+# application's runtime_env (pins of requirements-dev.txt; a unit test checks each).
+GATEWAY_PACKAGES = (PSYCOPG_REQUIREMENT, "psycopg-pool==3.3.3", "pypdf==7.1.0",
+                    "semantic-text-splitter==0.33.1")
 # Aurora Serverless v2 on-demand price per ACU-hour, Aurora Standard, us-east-1 / us-west-2
 # (aws.amazon.com/rds/aurora/pricing, read 2026-11); storage and I/O are billed on top.
 USD_PER_ACU_HOUR = 0.12
@@ -451,8 +455,9 @@ class VectorDatabase(pulumi.ComponentResource):
         register_declared_outputs(self)
 
     def pod_extras(self) -> RayPodExtras:
-        """The DSN (no password) and the secret's ARN in every Ray pod's env."""
-        return RayPodExtras(env=list(self._env))
+        """The DSN (no password) and the secret's ARN in every Ray pod's env; the RAG code's
+        packages in the gateway's runtime_env."""
+        return RayPodExtras(env=list(self._env), pip=list(GATEWAY_PACKAGES))
 
 
 def _secret_arn(secrets: Any) -> str:

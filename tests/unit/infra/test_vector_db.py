@@ -16,6 +16,7 @@ from infra.rag_config import AuroraConfig, StackRagConfig
 from infra.serving import code_bundle
 from infra.serving.vector_db import (
     DSN_ENV_VAR,
+    GATEWAY_PACKAGES,
     JOB_LABELS,
     MIGRATE_SCRIPT,
     PORT,
@@ -124,9 +125,10 @@ def test_job_name_changes_with_the_code_and_the_indexes() -> None:
         != name
 
 
-def test_psycopg_pin_is_the_dev_requirements_pin() -> None:
+def test_pod_packages_are_the_dev_requirements_pins() -> None:
     pins = (ROOT / "requirements-dev.txt").read_text().splitlines()
-    assert PSYCOPG_REQUIREMENT in pins
+    assert PSYCOPG_REQUIREMENT in GATEWAY_PACKAGES
+    assert [p for p in GATEWAY_PACKAGES if p not in pins] == []
 
 
 def test_migrate_script_finds_the_schema_in_the_code_bundle(tmp_path: Path) -> None:

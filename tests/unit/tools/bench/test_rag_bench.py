@@ -17,7 +17,7 @@ def test_exact_top_and_recall() -> None:
     exact = exact_top(vectors, queries, k=5)
     assert [e[0] for e in exact] == [0, 1]
     assert recall(exact, exact) == 1.0
-    half = [e[:2] + [99, 98, 97] for e in exact]
+    half = [[*e[:2], 99, 98, 97] for e in exact]
     assert recall(half, exact) == 0.4
 
 
