@@ -50,3 +50,37 @@ def gpu_cost_markdown(c: dict[str, Any]) -> str:
               for m in c["minReplicas"]]
     lines += [f"| **total** | | **{c['minReplicasUsdPerHour']:.2f}** | |"]
     return "\n".join(lines) + "\n"
+
+
+def database_cost(clusters: list[Any], instances: list[Any]) -> dict[str, Any] | None:
+    """The RAG database's compute per hour, from the rendered Aurora cluster (its Serverless v2
+    ACU range) and instances: every instance at the minimum and at the maximum ACUs. None when
+    the stack has no Aurora cluster. Storage and I/O are billed on top (docs/rag-aws.md)."""
+    from infra.serving.vector_db import SERVERLESS_CLASS, USD_PER_ACU_HOUR
+
+    if not clusters:
+        return None
+    (cluster,) = clusters  # one per stack (infra/serving/vector_db.py)
+    scaling = cluster.inputs.get("serverlessv2ScalingConfiguration") or {}
+    lo, hi = float(scaling.get("minCapacity", 0)), float(scaling.get("maxCapacity", 0))
+    n = sum(1 for i in instances if i.inputs.get("instanceClass") == SERVERLESS_CLASS)
+    return {
+        "cluster": cluster.inputs.get("clusterIdentifier"),
+        "instances": n,
+        "acuRange": [lo, hi],
+        "usdPerAcuHour": USD_PER_ACU_HOUR,
+        "usdPerHourMin": round(n * lo * USD_PER_ACU_HOUR, 2),
+        "usdPerHourMax": round(n * hi * USD_PER_ACU_HOUR, 2),
+    }
+
+
+def database_cost_markdown(c: dict[str, Any]) -> str:
+    return "\n".join([
+        "", "## RAG database (Aurora Serverless v2, on-demand USD/h)", "",
+        "| cluster | instances | ACU per instance | at minimum | at maximum |",
+        "|---|---|---|---|---|",
+        f"| {c['cluster']} | {c['instances']} | {c['acuRange'][0]:g}-{c['acuRange'][1]:g} "
+        f"| {c['usdPerHourMin']:.2f} | {c['usdPerHourMax']:.2f} |", "",
+        f"{c['usdPerAcuHour']} USD per ACU-hour (Aurora Standard); storage and I/O on top; a "
+        "paused instance (minimum 0) costs no compute.",
+    ]) + "\n"

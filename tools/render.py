@@ -36,7 +36,12 @@ from pulumi.runtime import config as rc
 
 from infra.config import PROJECT, ConfigError
 from tools import rayservice_summary
-from tools.cost_summary import gpu_cost, gpu_cost_markdown
+from tools.cost_summary import (
+    database_cost,
+    database_cost_markdown,
+    gpu_cost,
+    gpu_cost_markdown,
+)
 from tools.graph import Graph
 from tools.mocks import SECRET, PlatformMocks, RecordingMonitor, Resource
 
@@ -205,6 +210,11 @@ def write(rendered: Rendered, out: Path, serving_models: list[str] | None = None
         summary["gpuCost"] = gpu_cost(values, secrets, [
             o for o in rendered.custom_resources() if o.get("kind") == "NodePool"])
         cost_md = gpu_cost_markdown(summary["gpuCost"])
+    db_cost = database_cost(rendered.of_type("aws:rds/cluster:Cluster"),
+                            rendered.of_type("aws:rds/clusterInstance:ClusterInstance"))
+    if db_cost is not None:
+        summary["databaseCost"] = db_cost
+        cost_md += database_cost_markdown(db_cost)
     (target / "summary.json").write_text(json.dumps(summary, indent=2))
     (target / "summary.md").write_text(summary_markdown(summary) + cost_md)
     return target
