@@ -29,6 +29,7 @@ from infra.serving.model_store import ModelStore
 from infra.serving.network_policy import RayNetworkPolicies, vpc_ranges
 from infra.serving.rayservice import NAMESPACE as SERVING_NAMESPACE
 from infra.serving.rayservice import RayPodExtras, RayService, serving_namespace
+from infra.serving.vector_db import VectorDatabase, db_subnet_cidrs
 
 cfg = config.load()
 ctx = StackContext.current(cfg)
@@ -89,12 +90,25 @@ ray_policies = RayNetworkPolicies(
     operator_namespace=kuberay.namespace, prometheus_namespace=monitoring.namespace,
     vpc_cidrs=vpc_ranges(cfg.network), redis_pods=gcs_redis.in_cluster_pods,
 )
+# RAG (serving.rag.enabled): Aurora PostgreSQL + pgvector in the private subnets, and the
+# in-cluster schema migration Job, done before the RayService rolls out code that needs it.
+vector_db = VectorDatabase(
+    "vector-db", rag=cfg.rag, cluster=cluster, cluster_security_group_id=cluster.security_group_id,
+    vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids,
+    db_cidrs=db_subnet_cidrs(cfg.network), provider=cluster.provider,
+    namespace=SERVING_NAMESPACE, pods_role_name=model_store.role_name,
+    service_account=model_store.service_account, code_uri=model_store.code_uri,
+    code_version=model_store.code_version, ctx=ctx,
+    after=[serving_ns, model_store, *karpenter.node_pools.values()],
+) if cfg.serving.rag.enabled else None
 serving = RayService(
     "serving", cfg=with_keys_file(cfg), provider=cluster.provider, operator=kuberay.release,
     namespace=serving_ns,
-    extras=RayPodExtras.merge(model_store.pod_extras(), gcs_redis.pod_extras(), pod_extras()),
+    extras=RayPodExtras.merge(model_store.pod_extras(), gcs_redis.pod_extras(), pod_extras(),
+                              *([vector_db.pod_extras()] if vector_db else [])),
     after=[*karpenter.node_pools.values(), *gpu.releases.values(), model_store, gcs_redis,
-           api_keys.secret, *ray_policies.policies],
+           api_keys.secret, *ray_policies.policies,
+           *([vector_db.job, *vector_db.policies] if vector_db else [])],
 )
 # Optional ALB (AWS Load Balancer Controller) to KubeRay's serve Service.
 edge = Exposure(
@@ -113,3 +127,6 @@ pulumi.export("gpuNodePools", [p.name for p in cfg.gpu_node_pools])
 pulumi.export("serveService", f"{serving.namespace}/{serving.serve_service}")
 pulumi.export("modelStoreBucket", model_store.bucket_name)
 pulumi.export("servingCodeUri", model_store.code_uri)
+if vector_db is not None:
+    pulumi.export("ragDatabaseEndpoint", vector_db.endpoint)
+    pulumi.export("ragDatabaseSecretArn", vector_db.secret_arn)

@@ -17,6 +17,7 @@ from infra.config import (
     model_store,
     monitoring,
     network,
+    rag,
     ray_service,
 )
 from infra.config.base import ENVIRONMENTS
@@ -32,6 +33,7 @@ SECTIONS: dict[str, Mapping[str, Any]] = {
     "exposure": exposure.PROFILES,
     "modelStore": model_store.PROFILES,
     "gcsFaultTolerance": gcs_fault_tolerance.PROFILES,
+    "rag": rag.PROFILES,
 }
 # What each environment gets for keys its stack file leaves out. Lists are replaced, not merged.
 PROFILES: dict[str, dict[str, Any]] = {

@@ -6,7 +6,15 @@ from __future__ import annotations
 
 import re
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from infra.config.base import PROJECT, Environment, error_at, secret
 from infra.config.cluster import ClusterConfig
@@ -17,6 +25,7 @@ from infra.config.karpenter import KarpenterConfig
 from infra.config.model_store import STREAMING_LOAD_FORMATS, ModelStoreConfig, model_source_problem
 from infra.config.monitoring import MonitoringConfig
 from infra.config.network import NetworkConfig
+from infra.config.rag import StackRagConfig, prod_problems
 from infra.config.ray_service import RayServiceConfig
 from serve_app.config import Name, ServingConfig, StrictModel
 
@@ -88,6 +97,13 @@ class StackConfig(StrictModel):
     redis_auth_token: SecretStr | None = secret(
         description="Auth token of the GCS Redis (16 to 128 printable characters without "
         "space, '\"', '/' or '@'). Unset: generated once and kept in the state as a secret.",
+    )
+    # ---- RAG on AWS (issue 18): the serve side is serving.rag
+    rag: StackRagConfig = Field(
+        default_factory=StackRagConfig,
+        description="What the platform builds for RAG when serving.rag.enabled: Aurora "
+        "PostgreSQL Serverless v2 with pgvector in the private subnets and the in-cluster "
+        "schema migration Job (docs/rag-aws.md).",
     )
 
     # Cross-field checks are field validators so each error carries the key's own path.
@@ -205,6 +221,20 @@ class StackConfig(StrictModel):
                 f"backend {v.backend!r} in prod: the head must survive a restart on a managed "
                 "Multi-AZ Redis (elasticache or external)"
             )
+        return v
+
+    @field_validator("rag")
+    @classmethod
+    def _prod_database_is_safe(cls, v: StackRagConfig, info: ValidationInfo) -> StackRagConfig:
+        if info.data.get("environment") != "prod":
+            return v
+        problems = prod_problems(v)
+        if problems:  # every problem at its own key
+            raise ValidationError.from_exception_data("StackConfig", [
+                InitErrorDetails(type=PydanticCustomError("value_error", msg), loc=loc,
+                                 input=value)
+                for loc, value, msg in problems
+            ])
         return v
 
     @field_validator("redis_auth_token")

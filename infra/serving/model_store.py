@@ -132,6 +132,7 @@ class ModelStore(pulumi.ComponentResource):
     bucket_arn: str
     key_arn: pulumi.Output[str]
     role_arn: pulumi.Output[str]
+    role_name: pulumi.Output[str]  # for grants added by others (the RAG database secret)
     code_uri: str
     code_version: str
     service_account: str
@@ -294,6 +295,7 @@ class ModelStore(pulumi.ComponentResource):
         self.bucket_arn = bucket_arn
         self.key_arn = key.arn
         self.role_arn = identity.role.arn
+        self.role_name = identity.role.name
         self.code_uri = f"s3://{bucket_name}/{code_key}"
         self.code_version = bundle.version
         self.service_account = cfg.service_account

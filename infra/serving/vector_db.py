@@ -1,6 +1,6 @@
 """The vector database on AWS: Aurora PostgreSQL Serverless v2 with pgvector (issue 18).
 
-Made when `serving.rag.enabled`; sized by the stack config's `rag.aurora` (infra/rag_config.py).
+Made when `serving.rag.enabled`; sized by the stack config's `rag.aurora` (infra/config/rag.py).
 
 - In the private subnets (a DB subnet group over them), never publicly accessible.
 - A security group of its own that admits only PostgreSQL (5432) from the cluster security group
@@ -43,8 +43,10 @@ import pulumi_kubernetes as k8s
 
 from infra import labels, versions
 from infra.component import register_declared_outputs
+from infra.config.network import NetworkConfig
+from infra.config.rag import AuroraConfig, StackRagConfig
 from infra.context import StackContext
-from infra.rag_config import AuroraConfig, StackRagConfig
+from infra.foundation.network import subnet_plan
 from infra.serving.rayservice import RayPodExtras
 
 PORT = 5432
@@ -58,10 +60,6 @@ SECRET_ARN_ENV_VAR = "LLM_PLATFORM_RAG_SECRET_ARN"
 # psycopg for the migration Job, the same pin as requirements-dev.txt (a unit test checks);
 # the ray-llm image does not ship a PostgreSQL driver.
 PSYCOPG_REQUIREMENT = "psycopg[binary]==3.3.9"
-# What serve_app/rag imports that the ray-llm image lacks, installed into the gateway
-# application's runtime_env (pins of requirements-dev.txt; a unit test checks each).
-GATEWAY_PACKAGES = (PSYCOPG_REQUIREMENT, "psycopg-pool==3.3.3", "pypdf==7.1.0",
-                    "semantic-text-splitter==0.33.1")
 # Aurora Serverless v2 on-demand price per ACU-hour, Aurora Standard, us-east-1 / us-west-2
 # (aws.amazon.com/rds/aurora/pricing, read 2026-11); storage and I/O are billed on top.
 USD_PER_ACU_HOUR = 0.12
@@ -98,6 +96,11 @@ sys.exit(schema.main(["--dsn-env", "MIGRATION_DSN", *(["--dimensions", *dims] if
 
 
 # ------------------------------------------------------------------------------ pure builders
+def db_subnet_cidrs(network: NetworkConfig) -> list[IPv4Network]:
+    """The DB subnet group's CIDRs: the private subnets (infra/foundation/network.py's plan)."""
+    return subnet_plan(network.vpc_cidr, network.az_count, network.pod_cidr).private
+
+
 def cluster_identifier(cluster_name: str) -> str:
     """RDS cluster ids: 1-63 letters, digits or hyphens, starting with a letter, no `--`."""
     cid = f"{cluster_name}-rag"
@@ -306,11 +309,13 @@ def database_cost(cfg: AuroraConfig) -> DatabaseCost:
 # --------------------------------------------------------------------------------- component
 class VectorDatabase(pulumi.ComponentResource):
     """Aurora PostgreSQL + pgvector and its in-cluster migration. Outputs: `endpoint`,
-    `secret_arn`, `job_name`."""
+    `secret_arn`, `job_name`, `job` and `policies` (pass both to the RayService's `after`)."""
 
     endpoint: pulumi.Output[str]
     secret_arn: pulumi.Output[str]
     job_name: str
+    job: k8s.batch.v1.Job
+    policies: list[k8s.networking.v1.NetworkPolicy]
 
     def __init__(
         self,
@@ -324,7 +329,7 @@ class VectorDatabase(pulumi.ComponentResource):
         db_cidrs: Sequence[IPv4Network],
         provider: k8s.Provider,
         namespace: str,
-        pods_role_arn: pulumi.Input[str],
+        pods_role_name: pulumi.Input[str],
         service_account: str,
         code_uri: str,
         code_version: str,
@@ -332,7 +337,7 @@ class VectorDatabase(pulumi.ComponentResource):
         after: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """`subnet_ids`/`db_cidrs`: the private subnets (ids and their CIDRs); `pods_role_arn`,
+        """`subnet_ids`/`db_cidrs`: the private subnets (ids and their CIDRs); `pods_role_name`,
         `service_account`: the Ray pods' Pod Identity role and ServiceAccount (the model
         store's); `after`: what the Job waits for besides the database (the namespace, the
         model store with its code bundle, the NodePool its pod lands on)."""
@@ -418,10 +423,8 @@ class VectorDatabase(pulumi.ComponentResource):
             for tier, role in enumerate(instance_names(cfg))
         ]
         secret_arn = db.master_user_secrets.apply(_secret_arn)
-        role_name = pulumi.Output.from_input(pods_role_arn).apply(
-            lambda arn: arn.rsplit("/", 1)[-1])
         read_secret = aws.iam.RolePolicy(
-            f"{name}-secret-read", role=role_name,
+            f"{name}-secret-read", role=pods_role_name,
             policy=pulumi.Output.all(secret_arn, key.arn).apply(lambda a: json.dumps(
                 secret_read_policy(secret_arn=a[0], key_arn=a[1], region=region))),
             opts=child,
@@ -455,9 +458,9 @@ class VectorDatabase(pulumi.ComponentResource):
         register_declared_outputs(self)
 
     def pod_extras(self) -> RayPodExtras:
-        """The DSN (no password) and the secret's ARN in every Ray pod's env; the RAG code's
-        packages in the gateway's runtime_env."""
-        return RayPodExtras(env=list(self._env), pip=list(GATEWAY_PACKAGES))
+        """The DSN (no password) and the secret's ARN in every Ray pod's env. (The RAG code's
+        packages reach the gateway through its runtime_env: serve_app/serve_config.py.)"""
+        return RayPodExtras(env=list(self._env))
 
 
 def _secret_arn(secrets: Any) -> str:

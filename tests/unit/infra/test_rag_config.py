@@ -1,11 +1,11 @@
-"""infra/rag_config.py: the `rag` section's bad input, each error naming the key."""
+"""infra/config/rag.py: the `rag` section's bad input, each error naming the key."""
 
 from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
 
-from infra.rag_config import PROFILE_DEFAULTS, AuroraConfig, StackRagConfig, prod_problems
+from infra.config.rag import PROFILES, AuroraConfig, StackRagConfig, prod_problems
 
 
 def _errors(values: dict) -> list[str]:
@@ -39,10 +39,60 @@ def test_prod_needs_a_reader_deletion_protection_and_no_pause() -> None:
     paths = {p for p, _, _ in prod_problems(bad)}
     assert paths == {("aurora", "readers"), ("aurora", "deletionProtection"),
                      ("aurora", "minCapacityAcu")}
-    assert prod_problems(StackRagConfig.model_validate(PROFILE_DEFAULTS["prod"])) == []
+    assert prod_problems(StackRagConfig.model_validate(PROFILES["prod"])) == []
 
 
 def test_every_profile_is_valid() -> None:
-    for env, values in PROFILE_DEFAULTS.items():
+    for env, values in PROFILES.items():
         cfg = StackRagConfig.model_validate(values)
         assert isinstance(cfg.aurora, AuroraConfig), env
+
+
+# Through the whole stack config: every error carries the key's full path.
+RAG_BAD = [
+    ("prod", "rag.aurora.readers", 0,
+     "rag.aurora.readers: prod needs at least 1 reader (Multi-AZ failover of the database)"),
+    ("prod", "rag.aurora.deletionProtection", False,
+     "rag.aurora.deletionProtection: must be true in prod"),
+    ("dev", "rag.aurora.maxCapacityAcu", 0.5,
+     "rag.aurora.maxCapacityAcu: Input should be greater than or equal to 1"),
+    ("staging", "rag.aurora.minCapacityAcu", 0.25,
+     "rag.aurora: minCapacityAcu must be a multiple of 0.5 ACU"),
+    ("staging", "rag.auroa", {}, "rag.auroa: unknown key (did you mean 'aurora'?)"),
+    ("dev", "rag.migration.timeoutMinutes", 1,
+     "rag.migration.timeoutMinutes: Input should be greater than or equal to 2"),
+]
+
+
+@pytest.mark.parametrize(("stack", "path", "value", "expected"), RAG_BAD,
+                         ids=[b[1] for b in RAG_BAD])
+def test_bad_rag_key_is_named_by_its_full_path(stack: str, path: str, value: object,
+                                               expected: str) -> None:
+    import copy
+
+    from infra.config import ConfigError, validate
+    from tests.unit.infra.test_config import _set, stack_values
+
+    values, secrets = stack_values(stack)
+    values = copy.deepcopy(values)
+    _set(values, path, value)
+    with pytest.raises(ConfigError) as exc:
+        validate(values, secrets)
+    assert any(f"llm-platform:{expected}" in p for p in exc.value.problems), exc.value.problems
+
+
+def test_prod_reports_every_database_problem_at_once() -> None:
+    import copy
+
+    from infra.config import ConfigError, validate
+    from tests.unit.infra.test_config import stack_values
+
+    values, secrets = stack_values("prod")
+    values = copy.deepcopy(values)
+    values["rag"] = {"aurora": {"readers": 0, "deletionProtection": False,
+                                "minCapacityAcu": 0, "secondsUntilAutoPause": 300}}
+    with pytest.raises(ConfigError) as exc:
+        validate(values, secrets)
+    rag = sorted(p.split(":")[1] for p in exc.value.problems if ":rag." in p)
+    assert rag == ["rag.aurora.deletionProtection", "rag.aurora.minCapacityAcu",
+                   "rag.aurora.readers"]

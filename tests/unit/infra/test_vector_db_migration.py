@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 import pytest
 
-from infra.rag_config import StackRagConfig
+from infra.config.rag import StackRagConfig
 from infra.serving import code_bundle
 from infra.serving.vector_db import DSN_ENV_VAR, MIGRATE_SCRIPT, migration_job
 from tests.support.postgres import postgres  # noqa: F401  (a fixture)

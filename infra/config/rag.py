@@ -137,7 +137,8 @@ class StackRagConfig(StrictModel):
 
 
 def prod_problems(rag: StackRagConfig) -> list[tuple[tuple[str, ...], Any, str]]:
-    """What prod requires of the database: (path under `rag`, value, message) per problem."""
+    """What prod requires of the database: (path under `rag`, value, message) per problem.
+    StackConfig checks it in prod, whether or not serving.rag is enabled yet."""
     out: list[tuple[tuple[str, ...], Any, str]] = []
     if rag.aurora.readers < 1:
         out.append((("aurora", "readers"), rag.aurora.readers,
@@ -150,8 +151,8 @@ def prod_problems(rag: StackRagConfig) -> list[tuple[tuple[str, ...], Any, str]]
     return out
 
 
-# What each environment's profile sets under `rag` (laid under the stack file like the others).
-PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
+# What each environment's profile sets under `rag` (see infra/config/profiles.py).
+PROFILES: dict[str, dict[str, Any]] = {
     "dev": {"aurora": {"minCapacityAcu": 0, "secondsUntilAutoPause": 1800,
                        "maxCapacityAcu": 4, "backupRetentionDays": 1, "finalSnapshot": False,
                        "performanceInsights": False}},

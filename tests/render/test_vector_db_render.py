@@ -1,0 +1,186 @@
+"""RAG on AWS as rendered under the Pulumi mocks (staging and prod enable serving.rag, dev does
+not): the Aurora cluster and instances, its security group, KMS key, managed secret and the
+Ray pods' grant to it, the migration Job (kubernetes-validate) and its creation order, the
+NetworkPolicy egress to the DB subnets, the pods' env and packages, the cost in the summary."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from infra.config.cluster import ClusterConfig
+from infra.config.network import NetworkConfig
+from infra.serving.vector_db import (
+    DSN_ENV_VAR,
+    PORT,
+    SECRET_ARN_ENV_VAR,
+    db_subnet_cidrs,
+    secret_read_policy,
+)
+from policy.offline import from_render, run
+from policy.pack import context
+from tests.support.k8s_schema import core_object_errors
+from tests.support.ordering import cluster_order_problems, cluster_urns, node_order_problems
+from tools.checkov_scan import CHECKOV, scan
+from tools.mocks import ACCOUNT, REGION
+from tools.render import Rendered, stack_config, write
+
+CLUSTER = "aws:rds/cluster:Cluster"
+INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
+JOB = "kubernetes:batch/v1:Job"
+ON = ("staging", "prod")
+
+
+def _net(stack: str) -> NetworkConfig:
+    values, _ = stack_config(stack)
+    return NetworkConfig.model_validate(json.loads(values.get("llm-platform:network", "{}")))
+
+
+def test_dev_has_no_database(rendered: Callable[[str], Rendered]) -> None:
+    r = rendered("dev")
+    assert not r.of_type(CLUSTER) and not [x for x in r.resources if "vector-db" in x.name]
+
+
+@pytest.mark.parametrize("stack", ON)
+def test_aurora_is_private_encrypted_and_sized_per_environment(
+    stack: str, rendered: Callable[[str], Rendered]
+) -> None:
+    r = rendered(stack)
+    (db,) = r.of_type(CLUSTER)
+    i = db.inputs
+    key_arn = f"arn:aws:kms:{REGION}:{ACCOUNT}:vector-db-key"
+    assert (i["engine"], i["engineMode"]) == ("aurora-postgresql", "provisioned")
+    assert i["storageEncrypted"] is True and i["kmsKeyId"] == key_arn
+    assert i["manageMasterUserPassword"] is True and i["masterUserSecretKmsKeyId"] == key_arn
+    assert "masterPassword" not in i
+    assert i["vpcSecurityGroupIds"] == ["<vector-db-sg-id>"]
+    key = r.named("aws:kms/key:Key", "vector-db-key")
+    assert key.inputs["enableKeyRotation"] is True
+    params = r.named("aws:rds/clusterParameterGroup:ClusterParameterGroup", "vector-db-params")
+    assert {"name": "rds.force_ssl", "value": "1"} in params.inputs["parameters"]
+    subnets = r.named("aws:rds/subnetGroup:SubnetGroup", "vector-db-subnets")
+    assert all(s.startswith("<network-private-") for s in subnets.inputs["subnetIds"]), subnets
+    instances = r.of_type(INSTANCE)
+    assert all(x.inputs["instanceClass"] == "db.serverless" for x in instances)
+    assert all(x.inputs["publiclyAccessible"] is False for x in instances)
+    scaling = i["serverlessv2ScalingConfiguration"]
+    if stack == "prod":
+        assert len(instances) == 2 and i["deletionProtection"] is True and db.protect
+        assert i["backupRetentionPeriod"] == 30 and scaling["minCapacity"] >= 0.5
+        assert i["skipFinalSnapshot"] is False
+    else:
+        assert len(instances) == 1 and i["deletionProtection"] is False
+        assert i["backupRetentionPeriod"] == 7
+
+
+@pytest.mark.parametrize("stack", ON)
+def test_security_group_admits_postgres_from_the_cluster_only(
+    stack: str, rendered: Callable[[str], Rendered]
+) -> None:
+    r = rendered(stack)
+    rules = [x for x in r.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+             if x.inputs.get("securityGroupId") == "<vector-db-sg-id>"]
+    assert len(rules) == 1
+    (rule,) = rules
+    assert (rule.inputs["fromPort"], rule.inputs["toPort"], rule.inputs["ipProtocol"]) == (
+        PORT, PORT, "tcp")
+    assert "cidrIpv4" not in rule.inputs and "cidrIpv6" not in rule.inputs
+    graph = r.graph()
+    # The peer is the EKS cluster security group (an output of the cluster), no CIDR.
+    assert rule.inputs["referencedSecurityGroupId"]
+    assert cluster_urns(graph) & set(graph.waits_for(rule.urn))
+    assert not [x for x in r.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+                if x.inputs.get("securityGroupId") == "<vector-db-sg-id>"]
+
+
+@pytest.mark.parametrize("stack", ON)
+def test_ray_pods_read_only_the_database_secret(
+    stack: str, rendered: Callable[[str], Rendered]
+) -> None:
+    r = rendered(stack)
+    policy = r.named("aws:iam/rolePolicy:RolePolicy", "vector-db-secret-read")
+    assert policy.inputs["role"] == r.named("aws:iam/role:Role", "model-store-reader").inputs.get(
+        "name", "model-store-reader")
+    assert json.loads(policy.inputs["policy"]) == secret_read_policy(
+        secret_arn=f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rds!vector-db-cluster",
+        key_arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:vector-db-key", region=REGION)
+
+
+@pytest.mark.parametrize("stack", ON)
+def test_migration_job_is_valid_and_waits_for_database_and_namespace(
+    stack: str, rendered: Callable[[str], Rendered]
+) -> None:
+    r = rendered(stack)
+    jobs = [o for o in r.kubernetes_objects() if o["kind"] == "Job"]
+    (job,) = [j for j in jobs if j["metadata"]["name"].startswith("rag-migrate-")]
+    assert core_object_errors(job, ClusterConfig().kubernetes_version) == []
+    assert cluster_order_problems(r) == [] and node_order_problems(r) == []
+    graph = r.graph()
+    (job_res,) = [x for x in r.of_type(JOB) if x.name == "vector-db-migrate"]
+    waits = {(graph.nodes[u].type, graph.nodes[u].name) for u in graph.waits_for(job_res.urn)}
+    must = {(CLUSTER, "vector-db-cluster"), (INSTANCE, "vector-db-writer"),
+            ("kubernetes:core/v1:Namespace", "serving-ns"),
+            ("aws:iam/rolePolicy:RolePolicy", "vector-db-secret-read"),
+            ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "vector-db-rag-migrate"),
+            ("aws:s3/bucketObjectv2:BucketObjectv2", "model-store-code")}
+    missing = must - waits
+    assert not missing, missing
+    # The RayService rolls out after the migration and the egress policy.
+    (rs,) = [x for x in r.resources if x.type == "kubernetes:ray.io/v1:RayService"]
+    assert job_res.urn in graph.waits_for(rs.urn)
+
+
+@pytest.mark.parametrize("stack", ON)
+def test_egress_to_the_db_subnets_by_ip_block(
+    stack: str, rendered: Callable[[str], Rendered]
+) -> None:
+    r = rendered(stack)
+    cidrs = [str(c) for c in db_subnet_cidrs(_net(stack))]
+    policies = {o["metadata"]["name"]: o for o in r.kubernetes_objects()
+                if o["kind"] == "NetworkPolicy"}
+    for name in ("ray-egress-rag-db", "rag-migrate"):
+        obj = policies[name]
+        assert core_object_errors(obj, ClusterConfig().kubernetes_version) == []
+        (rule,) = [e for e in obj["spec"]["egress"]
+                   if e["ports"] == [{"protocol": "TCP", "port": PORT}]]
+        assert [p["ipBlock"]["cidr"] for p in rule["to"]] == cidrs
+
+
+@pytest.mark.parametrize("stack", ON)
+def test_ray_pods_get_the_dsn_and_the_secret_arn(
+    stack: str, rendered: Callable[[str], Rendered]
+) -> None:
+    (rs,) = [o for o in rendered(stack).custom_resources() if o.get("kind") == "RayService"]
+    head = rs["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in head["env"]}
+    assert env[SECRET_ARN_ENV_VAR].startswith(f"arn:aws:secretsmanager:{REGION}:")
+    assert env[DSN_ENV_VAR].startswith("host=<vector-db-cluster-endpoint> port=5432 dbname=rag")
+    assert "password" not in env[DSN_ENV_VAR]
+
+
+def test_cost_summary_includes_the_database(
+    rendered: Callable[[str], Rendered], tmp_path: Path
+) -> None:
+    target = write(rendered("prod"), tmp_path)
+    summary = json.loads((target / "summary.json").read_text())
+    assert summary["databaseCost"]["instances"] == 2
+    assert summary["databaseCost"]["usdPerHourMax"] > summary["databaseCost"]["usdPerHourMin"]
+    assert "RAG database" in (target / "summary.md").read_text()
+
+
+@pytest.mark.parametrize("stack", ON)
+def test_policy_pack_and_checkov_find_nothing(
+    stack: str, rendered: Callable[[str], Rendered], tmp_path: Path
+) -> None:
+    r = rendered(stack)
+    values, _ = stack_config(stack)
+    found = run(from_render(r.resources), context(stack, values))  # type: ignore[arg-type]
+    assert [str(v) for v in found if v.mandatory] == []
+    assert not [v for v in found if v.policy.startswith("rds-")]
+    if not CHECKOV.exists():
+        pytest.fail(f"{CHECKOV} is missing: run `make checkov-venv` (make test does)")
+    findings, _ = scan([write(r, tmp_path) / "kubernetes"])
+    assert findings == [], "\n".join(map(str, findings))
