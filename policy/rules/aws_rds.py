@@ -18,7 +18,8 @@ def encrypted(r: Resource, ctx: Context) -> Iterable[str]:
     if r.type != CLUSTER:
         return
     if not _true(r.props.get("storageEncrypted")):
-        yield "storageEncrypted is not true: the vector stores hold the tenants' documents"
+        yield ("storageEncrypted is not true: set it (the vector stores hold the tenants' "
+               "documents)")
     elif not r.props.get("kmsKeyId"):
         yield "no kmsKeyId: encrypt with a customer managed key that rotates, not aws/rds"
     if not _true(r.props.get("manageMasterUserPassword")) and r.props.get("masterPassword"):
@@ -28,7 +29,8 @@ def encrypted(r: Resource, ctx: Context) -> Iterable[str]:
 
 def not_public(r: Resource, ctx: Context) -> Iterable[str]:
     if r.type in INSTANCES and _true(r.props.get("publiclyAccessible")):
-        yield "publiclyAccessible is true: the database must be reachable from the VPC only"
+        yield ("publiclyAccessible is true: set it to false, the database must be reachable "
+               "from the VPC only")
 
 
 POLICIES = [

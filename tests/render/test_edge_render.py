@@ -82,8 +82,9 @@ def test_the_secret_and_the_policies_exist_before_the_ray_pods(
     r = rendered(stack)
     rs = one(r, RAYSERVICE)
     first = {one(r, SECRET, SECRET_NAME).urn, *(p.urn for p in r.of_type(POLICY))}
-    # The keys Secret and five Ray policies, plus the in-cluster Redis' own policy (dev).
-    assert len(first) == 6 + (stack == "dev")
+    # The keys Secret and five Ray policies, plus the in-cluster Redis' own policy (dev), plus
+    # with RAG on (staging, prod) the 2 database egress policies.
+    assert len(first) == 6 + (stack == "dev") + 2 * (stack != "dev")
     assert first <= set(r.graph().waits_for(rs.urn)), "the RayService must wait for them"
 
 

@@ -174,6 +174,15 @@ def exposed_dashboard(rs: list[Resource]) -> None:
         {"name": "dashboard", "port": 8265, "targetPort": 8265}]}, name="llm-head-svc"))
 
 
+def unencrypted_db(rs: list[Resource]) -> None:
+    _one(rs, lambda r: r.type == "aws:rds/cluster:Cluster").props["storageEncrypted"] = False
+
+
+def public_db(rs: list[Resource]) -> None:
+    inst = _one(rs, lambda r: r.type == "aws:rds/clusterInstance:ClusterInstance")
+    inst.props["publiclyAccessible"] = True
+
+
 BREAKERS: dict[str, Callable[[list[Resource]], None]] = {
     "no-world-open-ingress": world_ingress,
     "eks-endpoint-exposure": public_endpoint,
@@ -193,6 +202,8 @@ BREAKERS: dict[str, Callable[[list[Resource]], None]] = {
     "no-plaintext-secret-configmap": secret_configmap,
     "no-plaintext-secret-serve-config": secret_serve_config,
     "ray-ports-not-exposed": exposed_dashboard,
+    "rds-encrypted": unencrypted_db,
+    "rds-not-public": public_db,
 }
 
 

@@ -73,8 +73,9 @@ def test_prod_summary_numbers(rendered: Render) -> None:
         "id": "llama-3.1-70b-instruct", "group": "p4d", "gpusPerReplica": 8, "replicas": "1-2",
         "maxGpus": 16,
     }
-    # A NewCluster upgrade starts the new cluster's first replicas: 2 + 1 on g6e, 1 x 8 on p4d.
-    assert rs["upgradeExtraGpus"] == {"g6e": 3, "p4d": 8}
+    # A NewCluster upgrade starts the new cluster's first replicas: 2 + 1 + 1 (the RAG
+    # embedder) on g6e, 1 x 8 on p4d.
+    assert rs["upgradeExtraGpus"] == {"g6e": 4, "p4d": 8}
     groups = {g["name"]: g for g in rs["workerGroups"]}
     assert groups["p4d"]["gpusPerPod"] == 8 and groups["p4d"]["pods"] == "0-3"
 
