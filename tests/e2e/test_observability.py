@@ -31,6 +31,7 @@ from dashboards.build import all_specs
 from dashboards.inventory import used_metrics
 from dashboards.rules import alerts
 from tests.e2e.conftest import LOG_DIR, LocalApp
+from tools import verify
 from tools.dashboards_check import check, instant_query, report, substitute
 from tools.process import ServerNotReadyError, ServerProcess, free_port
 
@@ -228,3 +229,14 @@ def test_every_alert_expression_evaluates_on_the_scrape(prometheus, traffic):
     llm = instant_query(prometheus, 'count(ray_serve_deployment_replica_healthy'
                                     '{deployment=~".*LLMServer:.*"})')
     assert llm and float(llm[0]["value"][1]) >= len(MODELS), "LLM deployment regex matches none"
+
+
+def test_make_verify_prometheus_checks_pass_on_the_scrape(prometheus, traffic):
+    """`make verify`'s Prometheus checks (tools/verify.py) against this real Prometheus: every
+    target up, and the panels of the two dashboards the local app can fill return data (the GPU,
+    Ray Serve and capacity dashboards need a cluster)."""
+    assert verify.check_targets(prometheus).status == "PASS"
+    specs = {k: v for k, v in all_specs().items() if k in MUST_HAVE_DATA}
+    (result,) = verify.check_dashboards(prometheus, specs, VARIABLES)
+    assert result.status == "PASS", result.detail
+
