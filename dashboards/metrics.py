@@ -67,6 +67,16 @@ RAY_NODE_MEM_USED = "ray_node_cgroup_mem_used"
 RAY_NODE_MEM_TOTAL = "ray_node_cgroup_mem_total"
 RAY_NODE_CPU = "ray_node_cpu_utilization"
 
+# --- RAG in the gateway (serve_app/rag/metrics.py; Ray prefixes `ray_`). Seconds, not ms.
+RAG_RETRIEVAL_S = "ray_llm_platform_rag_retrieval_seconds"  # histogram, label source
+RAG_CHUNKS_SEARCHED = "ray_llm_platform_rag_chunks_searched"  # histogram, label source
+RAG_INGESTED_CHUNKS = "ray_llm_platform_rag_ingested_chunks_total"
+RAG_INGESTED_BYTES = "ray_llm_platform_rag_ingested_bytes_total"
+RAG_INGEST_S = "ray_llm_platform_rag_ingest_seconds"  # histogram: one file, end to end
+RAG_STORE_CHUNKS = "ray_llm_platform_rag_store_chunks"  # gauge per tenant; every replica: max
+RAG_STORE_BYTES = "ray_llm_platform_rag_store_bytes"
+RAG_DB_ERRORS = "ray_llm_platform_rag_db_errors_total"  # label operation: database unreachable
+
 # --- NVIDIA DCGM exporter (labels: gpu, UUID, Hostname, modelName; pod labels if enabled)
 DCGM_GPU_UTIL = "DCGM_FI_DEV_GPU_UTIL"
 DCGM_FB_USED = "DCGM_FI_DEV_FB_USED"  # MiB
@@ -121,7 +131,8 @@ TTFT_BUCKETS_S = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.
                   5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0)
 
 HISTOGRAMS = {VLLM_TTFT, VLLM_ITL, VLLM_E2E, VLLM_QUEUE_TIME, VLLM_PREFILL_TIME,
-              VLLM_DECODE_TIME, SERVE_HTTP_LATENCY_MS, SERVE_PROCESSING_MS}
+              VLLM_DECODE_TIME, SERVE_HTTP_LATENCY_MS, SERVE_PROCESSING_MS, RAG_RETRIEVAL_S,
+              RAG_CHUNKS_SEARCHED, RAG_INGEST_S}
 
 
 def source_of(series: str) -> Source:

@@ -116,6 +116,14 @@ class AlertThresholds(BaseModel):
     scrape_absent_for: Duration = Field(
         "10m", description="How long a component may have no target."
     )
+    rag_db_errors_for: Duration = Field(
+        "5m", description="How long the gateway may keep failing to reach the RAG database "
+        "(every search, upload and pipeline call a 503) before it pages."
+    )
+    rag_migration_pod_regex: str = Field(
+        "rag-migrate-.*", description="Regex of the RAG schema migration Job's pods "
+        "(infra/serving/vector_db.py names the Jobs rag-migrate-<hash>)."
+    )
     runbook_base_url: str = Field(
         RUNBOOK_DOC, description="URL of docs/runbooks.md as operators read it (e.g. on the "
         "repository host); each alert links `<url>#<section>`."
@@ -367,12 +375,38 @@ def _scrape(t: AlertThresholds) -> list[Alert]:
     ]
 
 
+def _rag(t: AlertThresholds) -> list[Alert]:
+    failed = sel(m.KSM_POD_PHASE, eq={"phase": "Failed"}, regex={"pod": t.rag_migration_pod_regex})
+    return [
+        Alert(
+            "RagDatabaseUnreachable",
+            gt(sum_by(rate(sel(m.RAG_DB_ERRORS), "2m"), "ray_io_cluster"), num(0)),
+            "critical", t.rag_db_errors_for,
+            "RAG database unreachable from {{ $labels.ray_io_cluster }}",
+            f"The gateway has failed to reach PostgreSQL for {t.rag_db_errors_for} "
+            "({{ printf \"%.2f\" $value }} failed operations/s): vector store calls and "
+            "pipelines answer 503.",
+            "rag-database-unreachable",
+        ),
+        Alert(
+            "RagMigrationFailed",
+            gt(max_by(failed, "namespace", "pod"), num(0)),
+            "warning", "0m",
+            "RAG schema migration pod {{ $labels.pod }} failed",
+            "A pod of the RAG schema migration Job in {{ $labels.namespace }} failed: the "
+            "database schema may be missing or old, and `pulumi up` fails once the Job gives up.",
+            "rag-migration-failed",
+        ),
+    ]
+
+
 GROUPS: dict[str, Callable[[AlertThresholds], list[Alert]]] = {
     "llm-serving": _serving,
     "rayservice": _rayservice,
     "gpu": _gpu,
     "capacity": _capacity,
     "scrape": _scrape,
+    "rag": _rag,
 }
 
 

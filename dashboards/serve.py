@@ -115,12 +115,54 @@ def spec() -> DashboardSpec:
             unit="percent",
         ),
     )
+    per_source = "{{source}}"
+    rag = (
+        PanelSpec(
+            "RAG retrieval latency (p50/p95/p99)",
+            "Embedding the question plus the vector search, per source (the Vector Stores "
+            "search API or a pipeline), seconds.",
+            tuple(
+                Query(quantile(p, m.RAG_RETRIEVAL_S + "_bucket", by=["source"],
+                               regex={CLUSTER: "$cluster"}), f"p{round(p * 100)} {per_source}")
+                for p in (0.5, 0.95, 0.99)
+            ),
+            unit="s",
+        ),
+        PanelSpec(
+            "RAG chunks returned per search",
+            "Average chunks a search returned (after the score threshold), per source.",
+            (Query(ratio(sum_by(rate(ray(m.RAG_CHUNKS_SEARCHED + "_sum")), "source"),
+                         sum_by(rate(ray(m.RAG_CHUNKS_SEARCHED + "_count")), "source")),
+                   per_source),),
+        ),
+        PanelSpec(
+            "RAG ingestion rate",
+            "Chunks written to vector stores per second (and file bytes per second).",
+            (Query(sum_by(rate(ray(m.RAG_INGESTED_CHUNKS))), "chunks/s"),
+             Query(sum_by(rate(ray(m.RAG_INGESTED_BYTES))), "bytes/s")),
+            unit="short",
+        ),
+        PanelSpec(
+            "RAG stored chunks by tenant",
+            "Chunks in each API key's vector stores (every gateway replica reports it: max).",
+            (Query(max_by(ray(m.RAG_STORE_CHUNKS), "tenant"), "{{tenant}}"),),
+            unit="short",
+        ),
+        PanelSpec(
+            "RAG database errors",
+            "Database operations that failed because PostgreSQL was unreachable (each one a "
+            "503 to the client), per second by operation.",
+            (Query(sum_by(rate(ray(m.RAG_DB_ERRORS)), "operation"), "{{operation}}"),),
+            unit="short",
+        ),
+    )
     return DashboardSpec(
         uid="ray-serve",
         title="Ray Serve",
         about="Ray Serve applications and deployments: traffic, errors, latency, queues, "
-              "replicas, canary rollbacks and the head node.",
+              "replicas, canary rollbacks, the head node, and RAG (retrieval, ingestion, the "
+              "database).",
         variables=(CLUSTER_VAR, DEPLOYMENT_VAR),
         rows=(("Traffic", traffic), ("Queues and replicas", capacity), ("Canaries", canaries),
-              ("Head node", head)),
+              ("Head node", head), ("RAG: retrieval, ingestion, database", rag)),
     )

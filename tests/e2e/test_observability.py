@@ -54,6 +54,20 @@ ON_FIRST_EVENT = {
     m.SERVE_ERRORS: ("ray.serve", '"serve_deployment_error_counter"',
                      "no replica raises: the gateway answers bad requests itself (4xx)"),
 }
+# The RAG row and alerts (serve_app/rag/metrics.py): this traffic makes no vector store call.
+for _series, _base in {
+    m.RAG_RETRIEVAL_S + "_bucket": m.RAG_RETRIEVAL_S,
+    m.RAG_RETRIEVAL_S + "_count": m.RAG_RETRIEVAL_S,
+    m.RAG_CHUNKS_SEARCHED + "_sum": m.RAG_CHUNKS_SEARCHED,
+    m.RAG_CHUNKS_SEARCHED + "_count": m.RAG_CHUNKS_SEARCHED,
+    m.RAG_INGESTED_CHUNKS: m.RAG_INGESTED_CHUNKS,
+    m.RAG_INGESTED_BYTES: m.RAG_INGESTED_BYTES,
+    m.RAG_STORE_CHUNKS: m.RAG_STORE_CHUNKS,
+    m.RAG_DB_ERRORS: m.RAG_DB_ERRORS,
+}.items():
+    # Ray exports a metric named `x` as `ray_x` (counters `ray_x_total`).
+    _name = _base.removeprefix("ray_").removesuffix("_total")
+    ON_FIRST_EVENT[_series] = ("serve_app", f'"{_name}', "no RAG call in this traffic")
 
 
 @pytest.fixture(scope="module")
