@@ -119,8 +119,8 @@ def spec() -> DashboardSpec:
     rag = (
         PanelSpec(
             "RAG retrieval latency (p50/p95/p99)",
-            "Embedding the question plus the vector search, per source (the Vector Stores "
-            "search API or a pipeline), seconds.",
+            "The database search (and rerank) of a retrieval, the query's embedding excluded, "
+            "per source (the Vector Stores search API or a pipeline), seconds.",
             tuple(
                 Query(quantile(p, m.RAG_RETRIEVAL_S + "_bucket", by=["source"],
                                regex={CLUSTER: "$cluster"}), f"p{round(p * 100)} {per_source}")
