@@ -39,6 +39,8 @@ from serve_app.rollback import RollbackTracker, first_chunk_ok
 from serve_app.routing import AliasTable
 from serve_app.serve_config import INGRESS_DEPLOYMENT
 from serve_app.server import GatewayLLMServer
+from serve_app.tenants.gate import TenantGate, context_lengths
+from serve_app.tenants.http import TenantsHttpMiddleware
 
 logger = logging.getLogger("ray.serve")
 
@@ -57,6 +59,7 @@ class GatewayIngress(RagRoutes, OpenAiIngress):
         self._init_rag()
         if self._cfg.auth.enabled and not KeyStore(self._cfg.auth).checker.keys:
             logger.warning("auth is enabled but no API keys are configured: all calls get 401")
+        self._tenants = TenantGate.in_replica(self._cfg.tenants, context_lengths(self._cfg))
 
     @staticmethod
     def _key(request: Request | None) -> ApiKey | None:
@@ -90,34 +93,50 @@ class GatewayIngress(RagRoutes, OpenAiIngress):
         """The one path every model-addressed route takes (chat, completions, embeddings,
         score, tokenize, ...): permissions and aliases are enforced here, not per route."""
         routed = self._route(body, raw_request)
+        state = raw_request.scope.setdefault("state", {}) if raw_request else {}
+        key = self._key(raw_request)
+        # Per-key limits (serve_app/tenants): raises 429 before the model is called.
+        ticket = await self._tenants.admit(key.name if key else None, routed.model, routed, state)
         stream = super()._get_response(
-            body=routed, call_method=call_method, raw_request=raw_request
+            body=ticket.body if ticket else routed, call_method=call_method,
+            raw_request=raw_request,
         )
         alias = body.model if self._rollback.watches(body.model) else None
         started = time.monotonic()
+        outcome = None  # for the tenant ticket: ok, error, or None (the client went away)
         try:
-            first = await stream.__anext__()
-        except StopAsyncIteration:
-            return
-        except BackPressureError as exc:
+            try:
+                first = await stream.__anext__()
+            except StopAsyncIteration:
+                outcome = "ok"
+                return
+            except BackPressureError as exc:
+                if alias:
+                    self._rollback.record(alias, routed.model, ok=False)
+                # The model's bounded queue is full: tell the client to back off and retry.
+                raise GatewayError(
+                    503, f"Model `{routed.model}` is overloaded; retry later.", code="overloaded"
+                ) from exc
+            except Exception as exc:
+                if alias and getattr(exc, "status_code", 500) >= 500:
+                    self._rollback.record(alias, routed.model, ok=False)
+                raise
             if alias:
-                self._rollback.record(alias, routed.model, ok=False)
-            # The model's bounded queue is full: tell the client to back off and retry.
-            raise GatewayError(
-                503, f"Model `{routed.model}` is overloaded; retry later.", code="overloaded"
-            ) from exc
-        except Exception as exc:
-            if alias and getattr(exc, "status_code", 500) >= 500:
-                self._rollback.record(alias, routed.model, ok=False)
+                ok = first_chunk_ok(first, streamed=bool(getattr(routed, "stream", False)),
+                                    elapsed_s=time.monotonic() - started,
+                                    max_ttft_s=self._rollback.max_ttft_s(alias))
+                self._rollback.record(alias, routed.model, ok=ok)
+            async for item in _chain(first, stream):
+                item = ticket.observe(item) if ticket else item
+                if item is not None:
+                    yield item
+            outcome = "ok"
+        except Exception:
+            outcome = "error"
             raise
-        if alias:
-            ok = first_chunk_ok(first, streamed=bool(getattr(routed, "stream", False)),
-                                elapsed_s=time.monotonic() - started,
-                                max_ttft_s=self._rollback.max_ttft_s(alias))
-            self._rollback.record(alias, routed.model, ok=ok)
-        yield first
-        async for item in stream:
-            yield item
+        finally:  # also on GeneratorExit / cancellation: settle the tenant's reservation
+            if ticket:
+                ticket.close(outcome)
 
     async def check_health(self) -> None:
         self._rollback.ensure_started()  # verdicts reach idle replicas too
@@ -162,6 +181,12 @@ class GatewayIngress(RagRoutes, OpenAiIngress):
         return self._model_cards.get(model) or self._alias_card(model)
 
 
+async def _chain(first: Any, rest: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, None]:
+    yield first
+    async for item in rest:
+        yield item
+
+
 def fastapi_app(cfg: ServingConfig) -> FastAPI:
     app = init_ingress_app()
     install_error_handlers(app)
@@ -173,6 +198,8 @@ def fastapi_app(cfg: ServingConfig) -> FastAPI:
     if cfg.auth.enabled:
         # Added late so it runs early: nothing is parsed before the key is checked.
         app.add_middleware(ApiKeyMiddleware, auth=cfg.auth)
+    # Before the key check: an oversized body is refused (413) before any of it is read.
+    app.add_middleware(TenantsHttpMiddleware, max_body_bytes=cfg.tenants.max_body_bytes)
     apply_cors(app, cfg.cors_origins)  # outermost: answers preflights, which carry no key
     return app
 

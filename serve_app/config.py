@@ -14,6 +14,8 @@ import pydantic
 from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from serve_app.tenants.settings import TenantsConfig
+
 # Model and alias names travel in JSON bodies and in Ray deployment names.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -369,6 +371,11 @@ class ServingConfig(StrictModel):
     ingress: IngressConfig = Field(
         default_factory=IngressConfig,
         description="The routing/auth layer in front of the model servers.",
+    )
+    tenants: TenantsConfig = Field(
+        default_factory=TenantsConfig,
+        description="Per-key rate limits and token budgets (counted in Redis), the n cap and the"
+        " request body limit. See docs/tenants.md.",
     )
     env: dict[str, str] = Field(
         default_factory=dict,

@@ -19,11 +19,14 @@ _TYPES = {
 }
 
 
-def error_body(status: int, message: str, *, param: str | None = None, code: str | None = None):
+def error_body(
+    status: int, message: str, *, param: str | None = None, code: str | None = None,
+    type_: str | None = None,
+):
     return {
         "error": {
             "message": message,
-            "type": _TYPES.get(status, "server_error"),
+            "type": type_ or _TYPES.get(status, "server_error"),
             "param": param,
             "code": code,
         }
@@ -34,13 +37,17 @@ class GatewayError(Exception):
     """A client mistake found by the gateway; rendered as OpenAI error JSON by its handler."""
 
     def __init__(
-        self, status: int, message: str, *, param: str | None = None, code: str | None = None
+        self, status: int, message: str, *, param: str | None = None, code: str | None = None,
+        type_: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status, self.message, self.param, self.code = status, message, param, code
+        self.type = type_  # None: from the status (OpenAI's 429s carry their own types)
 
     def body(self) -> dict:
-        return error_body(self.status, self.message, param=self.param, code=self.code)
+        return error_body(
+            self.status, self.message, param=self.param, code=self.code, type_=self.type
+        )
 
 
 def model_not_found(name: str) -> GatewayError:

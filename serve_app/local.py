@@ -27,6 +27,8 @@ from typing import Any
 
 from serve_app.config import ServingConfig
 from serve_app.serve_config import cluster_env, serve_applications
+from serve_app.tenants import local_mode as tenants_local
+from serve_app.tenants.policy import LimitsError
 from serve_app.tiny_model import MODELS_DIR, ensure_tiny_model
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -212,6 +214,11 @@ def main() -> int:
     port = int(os.environ.get("PORT", "8000"))
     cfg = load_local_config()
     key, generated = _keys_from_env(cfg)
+    try:  # LLM_PLATFORM_TENANTS: per-key limits, and a local Redis to count them
+        cfg, redis = tenants_local.prepare(cfg)
+    except LimitsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
     def _stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
@@ -243,6 +250,8 @@ def main() -> int:
     finally:
         _shutdown()
         _stop_postgres(pg)
+        if redis is not None:
+            redis.stop()
     return 0
 
 

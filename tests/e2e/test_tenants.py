@@ -1,0 +1,252 @@
+"""Per-key limits end to end: a real Redis (started here) and THREE ingress replicas, so every
+limit below is counted across replicas. Starts its own app (runs with the others of
+`e2e_order(2)`); Redis is killed in the last test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import openai
+import pytest
+
+from serve_app.tenants.local_redis import LocalRedis
+from tests.e2e.conftest import KEY_ADMIN, LOG_DIR, LocalApp, running_app
+from tools.process import free_port
+
+pytestmark = [pytest.mark.e2e, pytest.mark.e2e_order(2)]
+
+INGRESS_REPLICAS = 3
+DAY_S = 20  # the test's "day": dailyTokens windows roll over this often
+KEYS = {
+    "admin": KEY_ADMIN,
+    "rpm30": "sk-e2e-rpm30-000000001",
+    "tpm": "sk-e2e-tpm-0000000002",
+    "daily": "sk-e2e-daily-00000003",
+    "slot": "sk-e2e-slot-000000004",
+    "retry": "sk-e2e-retry-00000005",
+    "load": "sk-e2e-load-000000006",
+}
+LIMITS = """
+rpm30: {rpm: 30}
+tpm: {tpm: 800}
+daily: {dailyTokens: 600}
+slot: {maxConcurrent: 1, tpm: 100000}
+retry: {maxConcurrent: 1}
+load: {rpm: 100000, tpm: 100000000}
+"""
+MAX_BODY = 64 * 1024
+CHAT = {"model": "tiny-chat", "messages": [{"role": "user", "content": "Hi"}]}
+
+
+@dataclass
+class TenantsApp:
+    app: LocalApp
+    redis: LocalRedis
+
+    def url(self, path: str = "/v1/chat/completions") -> str:
+        return f"{self.app.base_url}{path}"
+
+
+def _headers(name: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {KEYS[name]}"}
+
+
+@pytest.fixture(scope="module")
+def tenants_app() -> Iterator[TenantsApp]:
+    from serve_app.local import local_serving_config
+
+    data = local_serving_config().model_dump(mode="json", by_alias=True)
+    data["models"] = [m for m in data["models"] if m["id"] == "tiny-chat"]
+    data["aliases"] = []
+    data["ingress"] = {"minReplicas": INGRESS_REPLICAS, "maxReplicas": INGRESS_REPLICAS,
+                       "cpusPerReplica": 0.5}
+    data["tenants"] = {"budgetDaySeconds": DAY_S, "redisTimeoutMs": 500,
+                       "maxBodyBytes": MAX_BODY, "defaultMaxN": 4, "reloadIntervalS": 1}
+    serving = LOG_DIR / "serving-tenants.json"
+    serving.write_text(json.dumps(data))
+    limits = LOG_DIR / "tenants.yaml"
+    limits.write_text(LIMITS)
+    redis = LocalRedis(log=LOG_DIR / "redis-tenants.log").start()
+    env = dict(
+        os.environ, PORT=str(free_port()), LLM_PLATFORM_SERVING_FILE=str(serving),
+        LLM_PLATFORM_API_KEYS=",".join(f"{n}:{k}" for n, k in KEYS.items()),
+        LLM_PLATFORM_TENANTS=str(limits), LLM_PLATFORM_REDIS_URL=redis.url,
+        PYTHONUNBUFFERED="1",
+    )
+    try:
+        with running_app(env, LOG_DIR / "local-tenants.log") as app:
+            yield TenantsApp(app, redis)
+    finally:
+        redis.stop()
+
+
+async def _post_all(url: str, bodies: list[dict], headers: dict[str, str]) -> list[httpx.Response]:
+    limits = httpx.Limits(max_connections=len(bodies))
+    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+        return await asyncio.gather(*(client.post(url, json=b, headers=headers) for b in bodies))
+
+
+def test_rpm_30_admits_exactly_30_of_100_parallel_requests(tenants_app: TenantsApp) -> None:
+    bodies = [dict(CHAT, max_tokens=1)] * 100
+    responses = asyncio.run(_post_all(tenants_app.url(), bodies, _headers("rpm30")))
+    statuses = [r.status_code for r in responses]
+    assert statuses.count(200) == 30, statuses
+    assert statuses.count(429) == 70, statuses
+    refused = next(r for r in responses if r.status_code == 429)
+    assert refused.json()["error"]["code"] == "rate_limit_exceeded"
+    assert 0 < int(refused.headers["retry-after"]) <= 61
+    assert refused.headers["x-ratelimit-limit-requests"] == "30"
+    assert refused.headers["x-ratelimit-remaining-requests"] == "0"
+    ok = next(r for r in responses if r.status_code == 200)
+    assert ok.headers["x-ratelimit-limit-requests"] == "30"
+
+
+def test_small_tpm_with_streams_never_exceeds_and_settles_to_real_usage(
+    tenants_app: TenantsApp,
+) -> None:
+    client = openai.OpenAI(base_url=tenants_app.url("/v1"), api_key=KEYS["tpm"], max_retries=0)
+    used, admitted, refused = 0, 0, 0
+    started = time.monotonic()
+    for _ in range(40):
+        try:
+            stream = client.chat.completions.create(
+                **CHAT, max_tokens=16, stream=True, stream_options={"include_usage": True})
+            chunks = list(stream)
+        except openai.RateLimitError:
+            refused += 1
+            continue
+        admitted += 1
+        usage = chunks[-1].usage
+        assert usage is not None
+        used += usage.prompt_tokens + usage.completion_tokens
+    assert time.monotonic() - started < 60, "the check needs all requests in one minute"
+    assert used <= 800
+    assert refused > 0
+    # One request reserves ~body bytes + 64 + 16 (about 200): without settlement to real usage
+    # (a few dozen tokens) at most 4 would have fitted.
+    assert admitted > 4, (admitted, used)
+
+
+def test_usage_chunk_is_not_sent_when_the_client_did_not_ask(tenants_app: TenantsApp) -> None:
+    client = openai.OpenAI(base_url=tenants_app.url("/v1"), api_key=KEYS["slot"])
+    chunks = list(client.chat.completions.create(**CHAT, max_tokens=4, stream=True))
+    assert chunks and all(c.usage is None for c in chunks)
+    assert all(c.choices for c in chunks)
+
+
+def test_daily_budget_stops_the_key_and_the_next_day_lets_it_in(tenants_app: TenantsApp) -> None:
+    url, headers = tenants_app.url(), _headers("daily")
+    deadline = time.monotonic() + 3 * DAY_S
+    while True:  # spend the budget
+        r = httpx.post(url, json=dict(CHAT, max_tokens=100), headers=headers, timeout=60)
+        if r.status_code == 429:
+            break
+        assert r.status_code == 200
+        assert time.monotonic() < deadline
+    assert r.json()["error"]["code"] == "insufficient_quota"
+    assert r.headers["x-should-retry"] == "false"
+    wait = float(r.headers["retry-after-ms"]) / 1000
+    assert 0 < wait <= DAY_S
+    time.sleep(wait + 0.5)
+    r = httpx.post(url, json=dict(CHAT, max_tokens=100), headers=headers, timeout=60)
+    assert r.status_code == 200, r.text
+
+
+def test_client_disconnect_mid_stream_frees_the_slot_and_settles(tenants_app: TenantsApp) -> None:
+    url, headers = tenants_app.url(), _headers("slot")
+    body = dict(CHAT, max_tokens=400, stream=True, ignore_eos=True)
+    with httpx.Client(timeout=60) as client, client.stream(
+        "POST", url, json=body, headers=headers
+    ) as r:
+        assert r.status_code == 200
+        reserved_left = int(r.headers["x-ratelimit-remaining-tokens"])
+        lines = r.iter_lines()
+        for _ in range(3):
+            next(lines)
+        busy = httpx.post(url, json=dict(CHAT, max_tokens=1), headers=headers, timeout=60)
+        assert busy.status_code == 429 and "in flight" in busy.json()["error"]["message"]
+    # The client has gone: the slot frees within moments, not the 60 s lease.
+    deadline = time.monotonic() + 10
+    while True:
+        r = httpx.post(url, json=dict(CHAT, max_tokens=1), headers=headers, timeout=60)
+        if r.status_code == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert r.status_code == 200, r.text
+    # The abandoned stream's 400-token completion reservation was given back.
+    assert int(r.headers["x-ratelimit-remaining-tokens"]) > reserved_left + 300
+
+
+def test_openai_client_retry_waits_for_retry_after_then_succeeds(tenants_app: TenantsApp) -> None:
+    url, headers = tenants_app.url(), _headers("retry")
+    attempts: list[int] = []
+
+    def count(response: httpx.Response) -> None:
+        attempts.append(response.status_code)
+
+    client = openai.OpenAI(base_url=tenants_app.url("/v1"), api_key=KEYS["retry"],
+                           max_retries=5,
+                           http_client=httpx.Client(event_hooks={"response": [count]}))
+    body = dict(CHAT, max_tokens=300, stream=True, ignore_eos=True)
+    with httpx.Client(timeout=60) as holder, holder.stream("POST", url, json=body,
+                                                           headers=headers) as held:
+        assert held.status_code == 200
+        started = time.monotonic()
+        release = threading.Timer(1.5, held.close)
+        release.start()
+        r = client.chat.completions.create(**CHAT, max_tokens=1)
+        took = time.monotonic() - started
+        release.cancel()
+    assert r.choices
+    assert attempts[0] == 429 and attempts[-1] == 200
+    # Retry-After is 1 s on a concurrency refusal; the client waited it, not its 0.5 s backoff.
+    assert took >= 1.0 and len(attempts) <= 4
+
+
+def test_n_and_body_size_are_bounded(tenants_app: TenantsApp) -> None:
+    url, headers = tenants_app.url(), _headers("admin")
+    r = httpx.post(url, json=dict(CHAT, max_tokens=1, n=1000), headers=headers, timeout=60)
+    assert r.status_code == 400 and r.json()["error"]["param"] == "n"
+    big = b'{"model": "tiny-chat", "messages": [], "pad": "' + b"x" * (2 * MAX_BODY) + b'"}'
+    r = httpx.post(url, content=big, headers=headers, timeout=60)
+    assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: refused while it streams in
+        yield big[: MAX_BODY // 2]
+        yield big[MAX_BODY // 2:]
+
+    r = httpx.post(url, content=chunks(), headers=headers, timeout=60)
+    assert r.status_code == 413
+
+
+@pytest.mark.e2e_order(3)
+def test_redis_killed_during_load_fails_open_and_nothing_hangs(tenants_app: TenantsApp) -> None:
+    url, headers = tenants_app.url(), _headers("load")
+
+    async def load() -> list[tuple[int, float]]:
+        async with httpx.AsyncClient(timeout=60) as client:
+            async def one(i: int) -> tuple[int, float]:
+                await asyncio.sleep(i * 0.05)
+                t0 = time.monotonic()
+                r = await client.post(url, json=dict(CHAT, max_tokens=2), headers=headers)
+                return r.status_code, time.monotonic() - t0
+
+            async def killer() -> None:
+                await asyncio.sleep(1.0)
+                tenants_app.redis.kill()
+
+            results = await asyncio.gather(*(one(i) for i in range(60)), killer())
+            return [x for x in results if x is not None]
+
+    results = asyncio.run(load())
+    assert len(results) == 60  # every request got an answer
+    assert {s for s, _ in results} == {200}  # fail-open (the default) holds
+    assert max(t for _, t in results) < 30
