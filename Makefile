@@ -57,7 +57,7 @@ lint: venv ## ruff + actionlint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/actionlint .github/workflows/*.yml
 
-test: venv promtool amtool checkov-venv policy-venv ## lint, then every test (unit, Pulumi mocks, end-to-end on the local app)
+test: venv promtool amtool redis-server checkov-venv policy-venv ## lint, then every test (unit, Pulumi mocks, end-to-end on the local app)
 	$(VENV)/bin/ruff check .
 	LLM_PLATFORM_CRDS_DIR=$(CRDS_DIR) $(PY) -m pytest
 
@@ -99,7 +99,7 @@ verify: ## post-deploy checks of a live STACK (kubectl configured; VERIFY_API_KE
 	$(PY) -m tools.verify --stack $(STACK) $(VERIFY_ARGS)
 
 # --- dashboards and alert rules (dashboards/)
-.PHONY: dashboards dashboards-check promtool amtool
+.PHONY: dashboards dashboards-check promtool amtool redis-server
 
 dashboards: venv ## regenerate dashboards/json/ from the Python builder
 	$(PY) -m dashboards.build
@@ -116,14 +116,18 @@ amtool: ## install amtool (Debian package `prometheus-alertmanager`) if missing;
 	@command -v amtool >/dev/null \
 	  || (apt-get update && apt-get install -y --no-install-recommends prometheus-alertmanager)
 
+redis-server: ## install Redis (Debian package `redis-server`) if missing: tenant limits in local mode and tests; needs root
+	@command -v redis-server >/dev/null \
+	  || (apt-get update && apt-get install -y --no-install-recommends redis-server)
+
 # --- tests by cost: unit and render are fast and start nothing; e2e starts Ray + vLLM
 .PHONY: test-unit test-render test-e2e
 
-test-unit: venv promtool ## unit tests only: pure functions, no engine, no Ray (seconds)
+test-unit: venv promtool redis-server ## unit tests only: pure functions, no engine, no Ray (seconds)
 	LLM_PLATFORM_CRDS_DIR=$(CRDS_DIR) $(PY) -m pytest tests/unit -q
 
 test-render: venv ## the program under the Pulumi mocks, every stack (no cloud, no Ray)
 	LLM_PLATFORM_CRDS_DIR=$(CRDS_DIR) $(PY) -m pytest tests/render -q
 
-test-e2e: venv ## end-to-end: real Ray + vLLM on the CPU (minutes; the heavy lock on a shared box)
+test-e2e: venv redis-server ## end-to-end: real Ray + vLLM on the CPU (minutes; the heavy lock on a shared box)
 	$(PY) -m pytest tests/e2e -q

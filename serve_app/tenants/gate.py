@@ -18,6 +18,7 @@ import calendar
 import datetime as dt
 import json
 import logging
+import math
 import time
 import typing
 import uuid
@@ -26,14 +27,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pydantic
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from serve_app.errors import GatewayError
-from serve_app.tenants.limiter import Charge, Decision, RedisLimiter, ceil_s
 from serve_app.tenants.metrics import Meter
 from serve_app.tenants.policy import LimitsStore, TenantLimits
 from serve_app.tenants.settings import TenantsConfig
+
+if typing.TYPE_CHECKING:  # redis is imported only where a Redis URL is configured
+    from serve_app.tenants.limiter import Charge, Decision, RedisLimiter
 
 logger = logging.getLogger("ray.serve")
 
@@ -48,6 +49,10 @@ _SKIP_REDIS_S = 1.0  # after a failure, decide without Redis for this long
 
 class RedisUnavailableError(Exception):
     pass
+
+
+def ceil_s(seconds: float) -> int:
+    return max(1, math.ceil(seconds))
 
 
 def month_window(now: float) -> tuple[str, int]:
@@ -194,7 +199,14 @@ class TenantGate:
         self._pending: set[asyncio.Task] = set()
         url = environ.get(cfg.redis_url_env_var, "").strip()
         self._limiter: RedisLimiter | None = None
+        self._errors: tuple[type[BaseException], ...] = (OSError, TimeoutError)
         if url:
+            from redis.asyncio import Redis
+            from redis.exceptions import RedisError
+
+            from serve_app.tenants.limiter import RedisLimiter
+
+            self._errors += (RedisError,)
             client = Redis.from_url(
                 url,
                 password=environ.get(cfg.redis_password_env_var) or None,
@@ -281,7 +293,7 @@ class TenantGate:
                 return await self._limiter.admit(
                     key_name, limits, tokens, uuid.uuid4().hex, month_id, month_left
                 )
-        except (RedisError, OSError, TimeoutError) as exc:
+        except self._errors as exc:
             self._skip_until = time.monotonic() + _SKIP_REDIS_S
             logger.warning("tenant limits: Redis unavailable (%s: %s)", type(exc).__name__, exc)
             raise RedisUnavailableError from exc
@@ -349,7 +361,7 @@ class TenantGate:
         try:
             async with asyncio.timeout(self._timeout * 5):
                 await self._limiter.settle(charge, used)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except self._errors as exc:
             # The reservation stays charged (never under-counts); its lease expires.
             self._meter.redis_unavailable(self._cfg.redis_failure_mode, None)
             logger.warning("tenant limits: settlement lost (%s: %s)", type(exc).__name__, exc)

@@ -18,7 +18,6 @@ every key declared, which this does not do.
 from __future__ import annotations
 
 import asyncio
-import math
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -260,7 +259,3 @@ class RedisLimiter:
                     await self.renew(charge)
             except Exception:  # Redis away: the lease may lapse; the next renewal retries
                 pass
-
-
-def ceil_s(seconds: float) -> int:
-    return max(1, math.ceil(seconds))

@@ -63,6 +63,7 @@ def _headers(name: str) -> dict[str, str]:
 def tenants_app() -> Iterator[TenantsApp]:
     from serve_app.local import local_serving_config
 
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
     data = local_serving_config().model_dump(mode="json", by_alias=True)
     data["models"] = [m for m in data["models"] if m["id"] == "tiny-chat"]
     data["aliases"] = []
@@ -95,6 +96,8 @@ async def _post_all(url: str, bodies: list[dict], headers: dict[str, str]) -> li
 
 
 def test_rpm_30_admits_exactly_30_of_100_parallel_requests(tenants_app: TenantsApp) -> None:
+    started = f"Adding {INGRESS_REPLICAS} replicas to Deployment(name='GatewayIngress'"
+    assert started in tenants_app.app.log.read_text(errors="replace")
     bodies = [dict(CHAT, max_tokens=1)] * 100
     responses = asyncio.run(_post_all(tenants_app.url(), bodies, _headers("rpm30")))
     statuses = [r.status_code for r in responses]
@@ -181,8 +184,9 @@ def test_client_disconnect_mid_stream_frees_the_slot_and_settles(tenants_app: Te
             break
         time.sleep(0.2)
     assert r.status_code == 200, r.text
-    # The abandoned stream's 400-token completion reservation was given back.
-    assert int(r.headers["x-ratelimit-remaining-tokens"]) > reserved_left + 300
+    # The abandoned stream's 400-token completion reservation was given back (all but what it
+    # streamed, a few dozen tokens), while this request reserves its own (< 250 tokens).
+    assert int(r.headers["x-ratelimit-remaining-tokens"]) > reserved_left + 300 - 250
 
 
 def test_openai_client_retry_waits_for_retry_after_then_succeeds(tenants_app: TenantsApp) -> None:
