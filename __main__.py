@@ -21,6 +21,7 @@ from infra.foundation.network import Network
 from infra.platform.gpu import GpuEnablement
 from infra.platform.kuberay import KubeRay
 from infra.platform.monitoring import Monitoring
+from infra.serving import tenants
 from infra.serving.api_keys import ApiKeys, pod_extras, with_keys_file
 from infra.serving.exposure import Exposure
 from infra.serving.gcs_store import GcsRedis
@@ -82,8 +83,8 @@ gcs_redis = GcsRedis(
 )
 # The API keys Secret and the Ray pods' NetworkPolicies, also in force before the first pod.
 api_keys = ApiKeys(
-    "api-keys", keys=cfg.api_keys or {}, namespace=SERVING_NAMESPACE, after=[serving_ns],
-    provider=cluster.provider,
+    "api-keys", keys=cfg.api_keys or {}, tenants=cfg.tenants, namespace=SERVING_NAMESPACE,
+    after=[serving_ns], provider=cluster.provider,
 )
 ray_policies = RayNetworkPolicies(
     "ray-network", namespace=SERVING_NAMESPACE, after=[serving_ns], provider=cluster.provider,
@@ -105,6 +106,7 @@ serving = RayService(
     "serving", cfg=with_keys_file(cfg), provider=cluster.provider, operator=kuberay.release,
     namespace=serving_ns,
     extras=RayPodExtras.merge(model_store.pod_extras(), gcs_redis.pod_extras(), pod_extras(),
+                              tenants.pod_extras(cfg.serving.tenants, gcs_redis.address),
                               *([vector_db.pod_extras()] if vector_db else [])),
     after=[*karpenter.node_pools.values(), *gpu.releases.values(), model_store, gcs_redis,
            api_keys.secret, *ray_policies.policies,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import typing
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,12 +48,15 @@ def _path(loc: tuple[int | str, ...]) -> str:
 def _model_at(loc: tuple[int | str, ...]) -> type[StrictModel] | None:
     """The model class that holds the field at `loc` (for listing allowed keys)."""
     model: Any = StackConfig
+    keyed = False  # the previous part was a dict field: this part is one of its keys
     for part in loc:
-        if isinstance(part, int):
+        if isinstance(part, int) or keyed:
+            keyed = False
             continue
         field = _fields_by_alias(model).get(part)
         if field is None:
             return None
+        keyed = typing.get_origin(field.annotation) is dict
         model = _inner_model(field.annotation)
         if model is None:
             return None

@@ -19,6 +19,7 @@ from infra.config import (
     network,
     rag,
     ray_service,
+    tenants,
 )
 from infra.config.base import ENVIRONMENTS
 
@@ -34,6 +35,7 @@ SECTIONS: dict[str, Mapping[str, Any]] = {
     "modelStore": model_store.PROFILES,
     "gcsFaultTolerance": gcs_fault_tolerance.PROFILES,
     "rag": rag.PROFILES,
+    "serving": tenants.PROFILES,  # serving.tenants.redisFailureMode per environment
 }
 # What each environment gets for keys its stack file leaves out. Lists are replaced, not merged.
 PROFILES: dict[str, dict[str, Any]] = {

@@ -27,6 +27,8 @@ from infra.config.monitoring import MonitoringConfig
 from infra.config.network import NetworkConfig
 from infra.config.rag import StackRagConfig, prod_problems
 from infra.config.ray_service import RayServiceConfig
+from infra.config.tenants import Tenants
+from infra.config.tenants import problems as tenant_problems
 from serve_app.config import Name, ServingConfig, StrictModel
 
 
@@ -105,6 +107,27 @@ class StackConfig(StrictModel):
         "PostgreSQL Serverless v2 with pgvector in the private subnets and the in-cluster "
         "schema migration Job (docs/rag-aws.md).",
     )
+    tenants: Tenants = Field(
+        default_factory=dict,
+        description="Per-key limits by API key name: {rpm, tpm, maxConcurrent, dailyTokens,"
+        " monthlyTokens, maxN}, each optional (unset: unlimited). Counted across every ingress"
+        " replica in the GCS Redis; delivered with the keys, changed without a restart"
+        " (docs/tenants.md).",
+    )
+
+    @field_validator("tenants")
+    @classmethod
+    def _tenants_name_keys(cls, v: Tenants, info: ValidationInfo) -> Tenants:
+        keys = info.data.get("api_keys")
+        gcs = info.data.get("gcs_fault_tolerance")
+        found = tenant_problems(v, set(keys or {}), gcs.backend if gcs else None)
+        if found:  # every bad entry, each at its own path (tenants.<name>)
+            raise ValidationError.from_exception_data("StackConfig", [
+                InitErrorDetails(type=PydanticCustomError("value_error", message), loc=(name,),
+                                 input=v[name].model_dump(by_alias=True, exclude_none=True))
+                for name, message in found
+            ])
+        return v
 
     # Cross-field checks are field validators so each error carries the key's own path.
     @field_validator("karpenter")

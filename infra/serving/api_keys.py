@@ -21,12 +21,17 @@ from pydantic import SecretStr
 from infra.component import register_declared_outputs
 from infra.config import StackConfig
 from infra.serving.rayservice import RayPodExtras
+from infra.serving.tenants import limits_file_text
 from serve_app.config import ServingConfig
+from serve_app.tenants.policy import TenantLimits
 
 SECRET_NAME = "llm-platform-api-keys"
 FILE_NAME = "keys"
 MOUNT_DIR = "/etc/llm-platform/api-keys"
 KEYS_FILE = f"{MOUNT_DIR}/{FILE_NAME}"
+# The per-key limits (`tenants`) ride along in the same Secret: rotated and re-read the same way.
+TENANTS_FILE_NAME = "tenants.yaml"
+TENANTS_FILE = f"{MOUNT_DIR}/{TENANTS_FILE_NAME}"
 VOLUME_NAME = "api-keys"
 
 
@@ -45,9 +50,10 @@ def volume_mount() -> dict[str, Any]:
 
 
 def serving_with_keys_file(serving: ServingConfig) -> ServingConfig:
-    """The serving config the Ray pods get: keys read from the mounted file."""
+    """The serving config the Ray pods get: keys and tenant limits read from the mounted files."""
     auth = serving.auth.model_copy(update={"keys_file": KEYS_FILE})
-    return serving.model_copy(update={"auth": auth})
+    tenants = serving.tenants.model_copy(update={"limits_file": TENANTS_FILE})
+    return serving.model_copy(update={"auth": auth, "tenants": tenants})
 
 
 def with_keys_file(cfg: StackConfig) -> StackConfig:
@@ -73,6 +79,7 @@ class ApiKeys(pulumi.ComponentResource):
         *,
         keys: Mapping[str, SecretStr],
         namespace: str,
+        tenants: Mapping[str, TenantLimits] | None = None,
         after: Sequence[pulumi.Resource],
         provider: k8s.Provider,
         opts: pulumi.ResourceOptions | None = None,
@@ -83,7 +90,8 @@ class ApiKeys(pulumi.ComponentResource):
             metadata={"name": SECRET_NAME, "namespace": namespace,
                       "labels": {"app.kubernetes.io/part-of": "llm-platform"}},
             type="Opaque",
-            string_data={FILE_NAME: pulumi.Output.secret(keys_file_text(keys))},
+            string_data={FILE_NAME: pulumi.Output.secret(keys_file_text(keys)),
+                         TENANTS_FILE_NAME: limits_file_text(tenants or {})},
             opts=pulumi.ResourceOptions(
                 parent=self, provider=provider, depends_on=list(after),
                 # Never logged or shown in a diff.

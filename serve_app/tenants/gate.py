@@ -201,11 +201,15 @@ class TenantGate:
         self._limiter: RedisLimiter | None = None
         self._errors: tuple[type[BaseException], ...] = (OSError, TimeoutError)
         if url:
-            from redis.asyncio import Redis
-            from redis.exceptions import RedisError
+            try:
+                from redis.asyncio import Redis
+                from redis.exceptions import RedisError
 
-            from serve_app.tenants.limiter import RedisLimiter
-
+                from serve_app.tenants.limiter import RedisLimiter
+            except ImportError as exc:  # an image without redis-py: decide as if Redis were down
+                logger.error("tenant limits: %s; requests of limited keys follow"
+                             " redisFailureMode (%s)", exc, cfg.redis_failure_mode)
+                return
             self._errors += (RedisError,)
             client = Redis.from_url(
                 url,

@@ -19,18 +19,16 @@ from pathlib import Path
 
 import pydantic
 import yaml
-from pydantic import ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
+
+from serve_app.config import StrictModel
 
 logger = logging.getLogger("ray.serve")
 
 KEY_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 
 
-class TenantLimits(pydantic.BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True
-    )
+class TenantLimits(StrictModel):
 
     rpm: int | None = Field(
         None, ge=0, le=10_000_000, description="Requests per minute (sliding 60 s window)."
