@@ -1,0 +1,88 @@
+"""The stack's `tenants` section: limits by key name, each bad entry named by its path, the
+per-environment Redis failure mode, and how the limits reach the pods (the keys Secret's
+second file, the Redis URL and password in the Ray pods' env)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+import yaml
+
+from infra.config import ConfigError, own_keys, validate
+from infra.config.profiles import with_profile
+from infra.serving.api_keys import TENANTS_FILE, serving_with_keys_file
+from infra.serving.tenants import limits_file_text, redis_env
+from serve_app.tenants.policy import parse_limits_yaml
+from tools.render import stack_config
+
+KEY = "sk-0123456789abcdef0123"
+
+
+def values(stack: str = "dev", **extra: Any) -> tuple[dict[str, Any], set[str]]:
+    raw, secrets = stack_config(stack)
+    vals, secret_keys = own_keys(raw, set(secrets))
+    vals = copy.deepcopy(vals)
+    vals["apiKeys"] = {"team-a": KEY, "team-b": KEY + "b"}
+    vals.update(extra)
+    return vals, set(secret_keys) | {"apiKeys"}
+
+
+def problems(vals: dict[str, Any], secrets: set[str]) -> list[str]:
+    with pytest.raises(ConfigError) as exc:
+        validate(vals, secrets)
+    return exc.value.problems
+
+
+def test_limits_validate_and_are_optional() -> None:
+    cfg = validate(*values(tenants={"team-a": {"rpm": 60, "tpm": 1000, "maxConcurrent": 2,
+                                                "dailyTokens": 10, "monthlyTokens": 20},
+                                     "team-b": {}}))
+    assert cfg.tenants["team-a"].max_concurrent == 2
+    assert not cfg.tenants["team-b"].counted
+
+
+@pytest.mark.parametrize(("limits", "path", "words"), [
+    ({"team-a": {"rpm": -1}}, "tenants.team-a.rpm", "greater than or equal to 0"),
+    ({"team-a": {"rpmm": 1}}, "tenants.team-a.rpmm", "did you mean 'rpm'"),
+    ({"team-z": {"rpm": 1}}, "tenants.team-z", "no API key of that name"),
+    ({"team-a": {"maxN": 0}}, "tenants.team-a.maxN", "greater than or equal to 1"),
+])
+def test_bad_limits_are_named_by_path(limits: dict, path: str, words: str) -> None:
+    (problem,) = problems(*values(tenants=limits))
+    assert problem.startswith(f"llm-platform:{path}:") and words in problem
+
+
+def test_counted_limits_need_the_gcs_redis() -> None:
+    vals, secrets = values(tenants={"team-a": {"rpm": 5}, "team-b": {"maxN": 2}})
+    vals["gcsFaultTolerance"] = {"backend": "off"}
+    (problem,) = problems(vals, secrets)
+    assert problem.startswith("llm-platform:tenants.team-a:") and "backend is off" in problem
+
+
+def test_failure_mode_per_environment_and_overridable() -> None:
+    modes = {env: with_profile({"environment": env})["serving"]["tenants"]["redisFailureMode"]
+             for env in ("dev", "staging", "prod")}
+    assert modes == {"dev": "closed", "staging": "open", "prod": "open"}
+    vals, secrets = values("dev")
+    vals["serving"] = {**vals["serving"], "tenants": {"redisFailureMode": "open"}}
+    assert validate(vals, secrets).serving.tenants.redis_failure_mode == "open"
+
+
+def test_limits_file_round_trips_to_what_the_gateway_reads() -> None:
+    cfg = validate(*values(tenants={"team-a": {"rpm": 60, "maxN": 2}}))
+    text = limits_file_text(cfg.tenants)
+    assert yaml.safe_load(text) == {"team-a": {"rpm": 60, "maxN": 2}}
+    assert parse_limits_yaml(text, known_keys=["team-a", "team-b"]) == cfg.tenants
+    assert limits_file_text({}) == "{}\n"
+    assert serving_with_keys_file(cfg.serving).tenants.limits_file == TENANTS_FILE
+
+
+def test_redis_env_names_come_from_the_serving_config() -> None:
+    cfg = validate(*values()).serving.tenants
+    env = redis_env(cfg, "rediss://r.example:6379")
+    assert env[0] == {"name": "LLM_PLATFORM_REDIS_URL", "value": "rediss://r.example:6379"}
+    assert env[1]["name"] == "LLM_PLATFORM_REDIS_PASSWORD"
+    assert env[1]["valueFrom"]["secretKeyRef"]["name"] == "gcs-redis"
+    assert redis_env(cfg, None) == []
