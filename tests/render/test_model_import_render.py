@@ -123,3 +123,13 @@ def test_no_token_in_the_render(imported: Rendered, tmp_path: Path) -> None:
     target = write(imported, tmp_path)
     assert not [p for p in target.rglob("*") if p.is_file() and TOKEN in p.read_text()]
     assert not [r.name for r in imported.resources if TOKEN in json.dumps(r.inputs, default=str)]
+
+
+def test_the_import_jobs_get_what_their_processes_need(imported: Rendered) -> None:
+    """tests/render/test_pod_needs.py's check on the Job templates: AWS_REGION for the S3
+    upload, HF_TOKEN for the gated repository."""
+    from tests.render.test_pod_needs import import_templates, template_problems
+
+    templates = import_templates(imported)
+    assert len(templates) == len(IMPORTS)
+    assert [p for t in templates for p in template_problems(imported, t)] == []

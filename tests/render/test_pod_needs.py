@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from infra.config.model_store import is_gated_hf_source
 from infra.serving.gcs_store import CA_BUNDLE
 from tests.render.test_flow_matrix import flow_matrix
 from tests.support.vpc_cni_policy import verdict
@@ -65,6 +66,16 @@ POD_IDENTITY_SDK = Needs(
 )
 
 
+# The import Jobs keep automount off (checkov CKV_K8S_38; their account has no API use), so
+# they do not need the token here: whether Pod Identity works for them that way is the manual
+# check "Pod Identity reaches the pods" in docs/aws.md (First deploy), proven by the first import.
+IMPORT_SDK = Needs(
+    "boto3 uploading the snapshot to S3 through Pod Identity",
+    "infra/serving/model_import.py IMPORT_SCRIPT; boto3 needs AWS_REGION",
+    env=("AWS_REGION",),
+)
+
+
 def ray_templates(r: Rendered) -> list[Template]:
     (rs,) = [x.inputs for x in r.of_type(RAYSERVICE)]
     ns = rs["metadata"]["namespace"]
@@ -106,6 +117,23 @@ def redis_templates(r: Rendered) -> list[Template]:
                                     "infra/serving/gcs_store.py args; Service targetPort `redis`",
                                     env=("REDIS_PASSWORD",), listens=(("redis", 6379),),
                                 ),)))
+    return out
+
+
+def import_templates(r: Rendered) -> list[Template]:
+    """The optional model-import Jobs (infra/serving/model_import.py): they write to S3 through
+    Pod Identity and download gated repositories with HF_TOKEN."""
+    out = []
+    for o in r.kubernetes_objects():
+        if o["kind"] == "Job" and o["metadata"].get("labels", {}).get(
+                "app.kubernetes.io/name") == "model-import":
+            repo = o["metadata"]["annotations"]["llm-platform.io/hf-repo"]
+            hub = Needs("huggingface_hub snapshot download of a gated repository",
+                        "the repository's model card (gated: a token of an account that "
+                        "accepted its licence)", env=("HF_TOKEN",))
+            out.append(Template(o["metadata"]["name"], o["metadata"]["namespace"],
+                                o["spec"]["template"]["spec"],
+                                (IMPORT_SDK, *([hub] if is_gated_hf_source(repo) else []))))
     return out
 
 
@@ -177,3 +205,4 @@ def test_gcs_over_tls_verifies_against_the_image_ca_bundle(stack: str, rendered:
     (head, *_) = ray_templates(rendered(stack))
     env = {e["name"]: e.get("value") for e in head.spec["containers"][0]["env"]}
     assert env["RAY_REDIS_CA_CERT"] == CA_BUNDLE == "/etc/ssl/certs/ca-certificates.crt"
+
