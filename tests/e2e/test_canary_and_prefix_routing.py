@@ -181,7 +181,9 @@ def test_shared_prefix_lands_on_one_replica_and_other_prompts_spread(canary_app)
     client = canary_app.client(max_retries=0, timeout=60)
     llm = {"deployment": "*LLMServer:tiny-chat"}
     n = 10
-    prefix = "You are the llm-platform assistant; answer briefly and politely. " * 5
+    # ~230 tokens of the tiny tokenizer: vLLM's CPU backend caches whole 128-token blocks
+    # (vllm/platforms/cpu.py), so a shorter prefix would never hit the cache.
+    prefix = "You are the llm-platform assistant; answer briefly and politely. " * 12
 
     before = _settled(canary_app, SERVE_REQUESTS, **llm)
     hits_before = _samples(canary_app, "ray_vllm_prefix_cache_hits", model_name="tiny-chat")
@@ -192,11 +194,16 @@ def test_shared_prefix_lands_on_one_replica_and_other_prompts_spread(canary_app)
                            model_name="tiny-chat")
     print(f"shared prefix: requests per replica {shared}; prefix-cache hit tokens {hits}")
     assert sorted(shared.values(), reverse=True)[:2] in ([n, 0], [n]), shared
+    # The replica that got them reused the prefix from its KV cache (vLLM's own counter; Serve's
+    # `replica` and vLLM's `ReplicaId` are the same id); the other one had nothing to reuse.
+    (chosen,) = [r for r, v in shared.items() if v == n]
+    assert hits.get(chosen, 0) > 0, hits
+    assert all(v == 0 for r, v in hits.items() if r != chosen), hits
 
     before = _settled(canary_app, SERVE_REQUESTS, **llm)
     m = 20
     for _ in range(m):  # unrelated prompts: no prefix to follow, the router balances
-        _complete(client, secrets.token_hex(60))
+        _complete(client, secrets.token_hex(100))  # ~200 tokens, ~200 characters each
     spread = _wait_for_delta(canary_app, before, m, SERVE_REQUESTS, **llm)
     print(f"unrelated prompts: requests per replica {spread}")
     scrape = httpx.get(f"http://127.0.0.1:{canary_app.metrics_port}/metrics", timeout=30).text
