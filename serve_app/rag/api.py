@@ -24,7 +24,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import Request
-from ray.serve.llm.openai_api_models import ErrorResponse
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from serve_app.errors import GatewayError
@@ -32,7 +31,7 @@ from serve_app.rag import metrics
 from serve_app.rag.chunking import split
 from serve_app.rag.config import Pipeline, RagConfig
 from serve_app.rag.extract import check_upload, extract_text
-from serve_app.rag.models import embed, score
+from serve_app.rag.models import embed, is_error, score
 from serve_app.rag.store import ChunkHit, Page, VectorDB
 from serve_app.ray_compat import OpenAIHTTPException
 
@@ -491,7 +490,7 @@ def _text(content: Any) -> str:
 
 
 def _raise_if_error(item: Any) -> None:
-    if isinstance(item, ErrorResponse):
+    if is_error(item):
         raise OpenAIHTTPException(message=item.error.message, status_code=item.error.code,
                                   type=item.error.type)
 
@@ -519,7 +518,7 @@ async def _sse(first: Any, rest: AsyncIterator[Any], name: str, sources: list[di
 
     async for item in items():
         head = item[0] if isinstance(item, list) and item else item
-        if isinstance(head, ErrorResponse):
+        if is_error(head):
             # Headers are sent: report the engine's error in-band, as vLLM does, and stop.
             yield f"data: {json.dumps({'error': head.error.model_dump()})}\n\n"
             break

@@ -10,10 +10,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from ray.serve.llm.openai_api_models import EmbeddingResponse, ErrorResponse
-
 from serve_app.errors import GatewayError
-from serve_app.ray_compat import EmbeddingCompletionRequest, ScoreRequest, ScoreResponse
+from serve_app.ray_compat import EmbeddingCompletionRequest, ScoreRequest
+
+
+def is_error(item: Any) -> bool:
+    """An LLMServer error answer (ErrorResponse of Ray's or vLLM's class: duck-typed, since the
+    public `ray.serve.llm` classes are subclasses of the ones the server returns)."""
+    error = getattr(item, "error", None)
+    return error is not None and hasattr(error, "message") and hasattr(error, "code")
+
 
 CallModel = Callable[[str, str, Any], AsyncIterator[Any]]
 EMBED_BATCH = 64  # texts per embeddings call: bounded request size, still few round trips
@@ -22,7 +28,7 @@ EMBED_BATCH = 64  # texts per embeddings call: bounded request size, still few r
 async def _first(call: CallModel, model: str, method: str, body: Any) -> Any:
     async for item in call(model, method, body):
         first = item[0] if isinstance(item, list) else item
-        if isinstance(first, ErrorResponse):
+        if is_error(first):
             raise GatewayError(
                 502 if first.error.code >= 500 else 400,
                 f"Model `{model}` ({method}) failed: {first.error.message}",
@@ -41,7 +47,9 @@ async def embed(call: CallModel, model: str, texts: list[str]) -> list[list[floa
         batch = texts[start:start + EMBED_BATCH]
         body = EmbeddingCompletionRequest(model=model, input=batch, truncate_prompt_tokens=-1)
         response = await _first(call, model, "embeddings", body)
-        if not isinstance(response, EmbeddingResponse):
+        # Duck-typed: LLMServer answers with vLLM's/Ray's internal response classes, of which
+        # the public `ray.serve.llm` ones are subclasses (an isinstance check fails).
+        if not isinstance(getattr(response, "data", None), list):
             raise GatewayError(502, f"Model `{model}` did not return embeddings.",
                                code="upstream_model_error")
         data = sorted(response.data, key=lambda d: d.index)
@@ -56,7 +64,7 @@ async def score(call: CallModel, model: str, query: str, documents: list[str]) -
     """Relevance of each document to the query from a score (cross-encoder) model."""
     body = ScoreRequest(model=model, text_1=query, text_2=documents)
     response = await _first(call, model, "score", body)
-    if not isinstance(response, ScoreResponse):
+    if not isinstance(getattr(response, "data", None), list):
         raise GatewayError(502, f"Model `{model}` did not return scores.",
                            code="upstream_model_error")
     scores = [0.0] * len(documents)
