@@ -35,25 +35,29 @@ from serve_app.ray_compat import (
     init_ingress_app,
     to_model_metadata,
 )
+from serve_app.responses_api import RESPONSES_ENDPOINTS, ResponsesRoutes
 from serve_app.rollback import RollbackTracker, first_chunk_ok
 from serve_app.routing import AliasTable
 from serve_app.serve_config import INGRESS_DEPLOYMENT
 from serve_app.server import GatewayLLMServer
 from serve_app.tenants.gate import TenantGate, context_lengths
 from serve_app.tenants.http import TenantsHttpMiddleware
+from serve_app.tool_calling import require_tool_calling, tool_models
 
 logger = logging.getLogger("ray.serve")
 
 
-class GatewayIngress(RagRoutes, OpenAiIngress):
-    """OpenAI ingress that enforces per-key model permissions and resolves aliases; with
-    `rag.enabled` it also serves vector stores and pipelines (serve_app/rag/api.py)."""
+class GatewayIngress(ResponsesRoutes, RagRoutes, OpenAiIngress):
+    """OpenAI ingress that enforces per-key model permissions and resolves aliases; serves the
+    Responses API (serve_app/responses_api.py) and, with `rag.enabled`, vector stores and
+    pipelines (serve_app/rag/api.py)."""
 
     def __init__(self, llm_deployments: dict, model_cards: dict, *, serving: dict, **kwargs: Any):
         super().__init__(llm_deployments, model_cards, **kwargs)
         self._cfg = ServingConfig.model_validate(serving)
         self._aliases = AliasTable.from_config(self._cfg)
         self._names = set(self._cfg.public_names())
+        self._tool_models = tool_models(self._cfg)
         self._checker = KeyChecker([], self._cfg.auth.allowed_models)
         self._rollback = RollbackTracker(self._cfg.app_name, self._cfg.aliases)
         self._init_rag()
@@ -93,6 +97,7 @@ class GatewayIngress(RagRoutes, OpenAiIngress):
         """The one path every model-addressed route takes (chat, completions, embeddings,
         score, tokenize, ...): permissions and aliases are enforced here, not per route."""
         routed = self._route(body, raw_request)
+        require_tool_calling(routed, self._tool_models)
         state = raw_request.scope.setdefault("state", {}) if raw_request else {}
         key = self._key(raw_request)
         # Per-key limits (serve_app/tenants): raises 429 before the model is called.
@@ -223,7 +228,9 @@ def build_app(args: dict[str, Any]) -> Application:
         "max_queued_requests": ing.max_queued_requests,
         "ray_actor_options": {"num_cpus": ing.cpus_per_replica},
     }
-    endpoints = {**DEFAULT_ENDPOINTS, **(RAG_ENDPOINTS if cfg.rag.enabled else {})}
+    endpoints = {
+        **DEFAULT_ENDPOINTS, **RESPONSES_ENDPOINTS, **(RAG_ENDPOINTS if cfg.rag.enabled else {})
+    }
     ingress_cls = make_fastapi_ingress(GatewayIngress, endpoint_map=endpoints, app=fastapi_app(cfg))
     return serve.deployment(ingress_cls, **options).bind(
         llm_deployments=deployments,

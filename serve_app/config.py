@@ -15,6 +15,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from serve_app.tenants.settings import TenantsConfig
+from serve_app.vllm_parsers import REASONING_PARSERS, TOOL_CALL_PARSERS
 
 # Model and alias names travel in JSON bodies and in Ray deployment names.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
@@ -124,6 +125,44 @@ class ModelFacts(StrictModel):
     )
 
 
+def _known(kind: str, value: str, valid: frozenset[str]) -> str:
+    if value not in valid:
+        raise ValueError(
+            f"{value!r} is not a {kind} registered in the pinned vLLM (0.29.0); valid:"
+            f" {', '.join(sorted(valid))}"
+        )
+    return value
+
+
+class ToolCalling(StrictModel):
+    """vLLM's auto tool choice for a chat model (`--enable-auto-tool-choice`)."""
+
+    parser: str = Field(
+        description="vLLM tool-call parser matching the model's chat template (vLLM's"
+        " --tool-call-parser, e.g. hermes, llama3_json, mistral, pythonic); checked against the"
+        " pinned vLLM's registry.",
+    )
+    reasoning_parser: str | None = Field(
+        None,
+        description="vLLM reasoning parser for models that think before answering (vLLM's"
+        " --reasoning-parser, e.g. qwen3, deepseek_r1); unset: none.",
+    )
+
+    @field_validator("parser")
+    @classmethod
+    def _tool_parser(cls, value: str) -> str:
+        return _known("tool-call parser", value, TOOL_CALL_PARSERS)
+
+    @field_validator("reasoning_parser")
+    @classmethod
+    def _reasoning_parser(cls, value: str | None) -> str | None:
+        return None if value is None else _known("reasoning parser", value, REASONING_PARSERS)
+
+
+# vLLM frontend args that only toolCalling sets: one source of truth for them.
+TOOL_ENGINE_ARGS = ("enable_auto_tool_choice", "tool_call_parser")
+
+
 class ModelSpec(StrictModel):
     id: Name = Field(description="The name clients put in `model`; also names its deployment.")
     source: str = Field(
@@ -166,6 +205,11 @@ class ModelSpec(StrictModel):
         description="Bounded queue (requests): past it callers get 503 instead of waiting"
         " forever.",
     )
+    tool_calling: ToolCalling | None = Field(
+        None,
+        description="Let clients send `tools` with tool_choice auto, required or a named"
+        " function (chat and Responses API). Unset: such requests get a 400 naming this key.",
+    )
     stream_batching_interval_ms: float = Field(
         50.0, ge=0, le=1000,
         description="Milliseconds between batches of a stream's tokens sent to the ingress (the"
@@ -179,6 +223,8 @@ class ModelSpec(StrictModel):
         for key in value:
             if key in ("model", "served_model_name"):
                 raise ValueError(f"engineArgs.{key} is set from the model's id/source; remove it")
+            if key in TOOL_ENGINE_ARGS:
+                raise ValueError(f"engineArgs.{key} is set by toolCalling; use that instead")
             if not re.fullmatch(r"[a-z][a-z0-9_]*", key):
                 raise ValueError(f"engineArgs key {key!r} must be a snake_case vLLM argument")
         return value
@@ -191,6 +237,22 @@ class ModelSpec(StrictModel):
             raise ValueError(
                 "routing prefixAffinity needs vLLM's prefix cache: remove"
                 " engineArgs.enable_prefix_caching: false (or use routing powerOfTwo)"
+            )
+        return value
+
+    @field_validator("tool_calling")
+    @classmethod
+    def _tools_need_chat(
+        cls, value: ToolCalling | None, info: pydantic.ValidationInfo
+    ) -> ToolCalling | None:
+        if value is None:
+            return value
+        if info.data.get("task", "generate") != "generate":
+            raise ValueError("toolCalling needs task: generate (embed and score models have no chat)")
+        if value.reasoning_parser and "reasoning_parser" in info.data.get("engine_args", {}):
+            raise ValueError(
+                "toolCalling.reasoningParser and engineArgs.reasoning_parser are both set;"
+                " keep one"
             )
         return value
 

@@ -50,6 +50,13 @@ def llm_config(spec: ModelSpec, cfg: ServingConfig, **extra: Any) -> LLMConfig:
         }
         if acc.accelerator_type:
             kwargs["accelerator_type"] = acc.accelerator_type
+    if spec.tool_calling is not None:
+        # vLLM FrontendArgs (vllm/entrypoints/launchers/cli_args.py); Ray Serve LLM routes
+        # frontend keys of engine_kwargs to them (ray.llm VLLMEngineConfig.from_llm_config).
+        engine["enable_auto_tool_choice"] = True
+        engine["tool_call_parser"] = spec.tool_calling.parser
+        if spec.tool_calling.reasoning_parser:
+            engine["reasoning_parser"] = spec.tool_calling.reasoning_parser  # AsyncEngineArgs
     if spec.task in ("embed", "score"):
         # vLLM 0.29 has no `task` argument: pooling models run on runner "pooling" with
         # convert "embed" or "classify" (vllm/config/model.py, _RUNNER_CONVERTS). Converting a

@@ -69,9 +69,9 @@ def _embedder_model() -> dict[str, Any]:
 def local_serving_config(
     models_dir: Path = MODELS_DIR, *, rag: bool = False, **overrides: Any
 ) -> ServingConfig:
-    """tiny-chat and tiny-chat-v2 on CPU, alias `chat` 90/10 with canary rollback. With `rag`
-    (what `make local` serves) also the `minilm` embedder, vector stores and the pipeline
-    `docs` (minilm + chat over the caller's own stores)."""
+    """tiny-chat (with tool calling) and tiny-chat-v2 (without) on CPU, alias `chat` 90/10
+    with canary rollback. With `rag` (what `make local` serves) also the `minilm` embedder,
+    vector stores and the pipeline `docs` (minilm + chat over the caller's own stores)."""
     models = []
     for name, seed in (("tiny-chat", 1), ("tiny-chat-v2", 2)):
         models.append(
@@ -85,6 +85,10 @@ def local_serving_config(
                 "maxQueuedRequests": 64,
             }
         )
+    # The tiny models' chat template asks for pythonic calls (serve_app/tiny_model.py); tool
+    # schemas make long prompts for its 512-token vocabulary, hence the longer context.
+    models[0]["toolCalling"] = {"parser": "pythonic"}
+    models[0]["engineArgs"] = {**LOCAL_ENGINE_ARGS, "max_model_len": 1024}
     if rag:
         models.append(_embedder_model())
     data: dict[str, Any] = {

@@ -68,7 +68,8 @@ def _serving_file(path: Path) -> Path:
     # An embedding model too, so /v1/embeddings is tested end to end (not in `make local`).
     embed = next(m for m in data["models"] if m["id"] == "tiny-chat")
     data["models"].append(
-        dict(embed, id=EMBED_MODEL, task="embed", source=str(ensure_tiny_model(EMBED_MODEL, 3)))
+        dict(embed, id=EMBED_MODEL, task="embed", source=str(ensure_tiny_model(EMBED_MODEL, 3)),
+             toolCalling=None)
     )
     data["auth"]["allowedModels"] = {"limited": ["tiny-chat"]}
     path.write_text(json.dumps(data))
