@@ -248,7 +248,7 @@ class ModelSpec(StrictModel):
         if value is None:
             return value
         if info.data.get("task", "generate") != "generate":
-            raise ValueError("toolCalling needs task: generate (embed and score models have no chat)")
+            raise ValueError("toolCalling needs task: generate (embed/score models have no chat)")
         if value.reasoning_parser and "reasoning_parser" in info.data.get("engine_args", {}):
             raise ValueError(
                 "toolCalling.reasoningParser and engineArgs.reasoning_parser are both set;"
