@@ -88,7 +88,13 @@ def local_serving_config(
     # The tiny models' chat template asks for pythonic calls (serve_app/tiny_model.py); tool
     # schemas make long prompts for its 512-token vocabulary, hence the longer context.
     models[0]["toolCalling"] = {"parser": "pythonic"}
-    models[0]["engineArgs"] = {**LOCAL_ENGINE_ARGS, "max_model_len": 1024}
+    # Structured decoding without free whitespace: random weights would otherwise pad tool-call
+    # JSON with whitespace until max_tokens (vllm/config/structured_outputs.py: xgrammar only).
+    models[0]["engineArgs"] = {
+        **LOCAL_ENGINE_ARGS,
+        "max_model_len": 1024,
+        "structured_outputs_config": {"backend": "xgrammar", "disable_any_whitespace": True},
+    }
     if rag:
         models.append(_embedder_model())
     data: dict[str, Any] = {
