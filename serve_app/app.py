@@ -26,12 +26,14 @@ from serve_app.config import ServingConfig
 from serve_app.cors import apply_cors
 from serve_app.errors import GatewayError, install_error_handlers, model_not_found
 from serve_app.llm_config import llm_config
+from serve_app.lora import AdapterCatalog
 from serve_app.middleware import HEALTH_PATH, ApiKeyMiddleware
 from serve_app.rag.api import RAG_ENDPOINTS, RagRoutes
 from serve_app.ray_compat import (
     DEFAULT_ENDPOINTS,
     ModelCard,
     ModelList,
+    get_lora_model_ids,
     init_ingress_app,
     to_model_metadata,
 )
@@ -58,6 +60,7 @@ class GatewayIngress(ResponsesRoutes, RagRoutes, OpenAiIngress):
         self._aliases = AliasTable.from_config(self._cfg)
         self._names = set(self._cfg.public_names())
         self._tool_models = tool_models(self._cfg)
+        self._adapters = AdapterCatalog.from_config(self._cfg, get_lora_model_ids)
         self._checker = KeyChecker([], self._cfg.auth.allowed_models)
         self._rollback = RollbackTracker(self._cfg.app_name, self._cfg.aliases)
         self._init_rag()
@@ -70,7 +73,9 @@ class GatewayIngress(ResponsesRoutes, RagRoutes, OpenAiIngress):
         return None if request is None else request.scope.get("state", {}).get("api_key")
 
     def _require_visible(self, name: str, key: ApiKey | None) -> None:
-        if name not in self._names or (key is not None and not self._checker.may_use(key, name)):
+        # A LoRA adapter (`<model>:<adapter>`) is a name of its own for allowedModels.
+        known = name in self._names or self._adapters.may_have(name)
+        if not known or (key is not None and not self._checker.may_use(key, name)):
             raise model_not_found(name)
 
     def _route(self, body: Any, request: Request | None) -> Any:
@@ -97,6 +102,10 @@ class GatewayIngress(ResponsesRoutes, RagRoutes, OpenAiIngress):
         """The one path every model-addressed route takes (chat, completions, embeddings,
         score, tokenize, ...): permissions and aliases are enforced here, not per route."""
         routed = self._route(body, raw_request)
+        if self._adapters.may_have(routed.model) and not await self._adapters.exists(
+            routed.model
+        ):
+            raise model_not_found(body.model)
         require_tool_calling(routed, self._tool_models)
         state = raw_request.scope.setdefault("state", {}) if raw_request else {}
         key = self._key(raw_request)
@@ -179,10 +188,27 @@ class GatewayIngress(ResponsesRoutes, RagRoutes, OpenAiIngress):
             for n in self._cfg.public_names()
             if key is None or self._checker.may_use(key, n)
         ]
+        for base in self._adapters.paths:
+            try:
+                names = sorted(await self._adapters.adapters(base))
+            except Exception:  # the model store is unreachable: list the rest
+                logger.exception("cannot list the LoRA adapters of %s", base)
+                continue
+            cards += [self._adapter_card(n) for n in names
+                      if key is None or self._checker.may_use(key, n)]
         return ModelList(data=cards)
+
+    def _adapter_card(self, name: str) -> ModelCard:
+        base = name.split(":")[0]
+        return ModelCard(id=name, object="model", owned_by="llm-platform", permission=[],
+                         metadata={"base_model": base, "lora": True})
 
     async def model_data(self, model: str, request: Request) -> Any:  # type: ignore[override]
         self._require_visible(model, self._key(request))
+        if self._adapters.may_have(model):
+            if not await self._adapters.exists(model):
+                raise model_not_found(model)
+            return self._adapter_card(model)
         return self._model_cards.get(model) or self._alias_card(model)
 
 

@@ -20,6 +20,8 @@ from serve_app.vllm_parsers import REASONING_PARSERS, TOOL_CALL_PARSERS
 # Model and alias names travel in JSON bodies and in Ray deployment names.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+# `<model>` or `<model>:<adapter>`: a LoRA adapter of a model with `lora` (Ray Serve LLM's form).
+ModelRef = Annotated[str, Field(pattern=NAME_PATTERN[:-1] + "(:" + NAME_PATTERN[1:-1] + ")?$")]
 # A browser `Origin`: scheme, lower-case host, optional port; no path, no wildcard.
 Origin = Annotated[str, Field(pattern=r"^https?://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$")]
 _ENV_VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -161,6 +163,30 @@ class ToolCalling(StrictModel):
 
 # vLLM frontend args that only toolCalling sets: one source of truth for them.
 TOOL_ENGINE_ARGS = ("enable_auto_tool_choice", "tool_call_parser")
+# vLLM engine args (vllm/config/lora.py) that only `lora` sets.
+LORA_ENGINE_ARGS = ("enable_lora", "max_loras", "max_lora_rank", "max_cpu_loras")
+
+
+class LoraAdapters(StrictModel):
+    """LoRA adapters of one base model, loaded on demand from the model store (Ray Serve LLM's
+    dynamic LoRA loading, `LLMConfig.lora_config`)."""
+
+    source: str = Field(
+        pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/([^/]+/)*$", max_length=1024,
+        description="s3://<bucket>/loras/<model>/: one folder per adapter (PEFT's"
+        " adapter_config.json + adapter_model.safetensors); the folder name is the adapter's,"
+        " called as `<model id>:<folder>`.",
+    )
+    max_adapters: int = Field(
+        ge=1, le=256,
+        description="Adapters one replica holds at once (vLLM max_loras and Ray's"
+        " max_num_adapters_per_replica); another one evicts the least recently used.",
+    )
+    max_rank: Literal[1, 8, 16, 32, 64, 128, 256, 320, 512] = Field(
+        16,
+        description="Largest adapter rank served (vLLM max_lora_rank); sizes each adapter slot's"
+        " memory, which the capacity check counts.",
+    )
 
 
 class ModelSpec(StrictModel):
@@ -210,6 +236,11 @@ class ModelSpec(StrictModel):
         description="Let clients send `tools` with tool_choice auto, required or a named"
         " function (chat and Responses API). Unset: such requests get a 400 naming this key.",
     )
+    lora: LoraAdapters | None = Field(
+        None,
+        description="Serve this model's LoRA adapters from the model store, each as"
+        " `<id>:<adapter>`; unset: none.",
+    )
     stream_batching_interval_ms: float = Field(
         50.0, ge=0, le=1000,
         description="Milliseconds between batches of a stream's tokens sent to the ingress (the"
@@ -225,6 +256,8 @@ class ModelSpec(StrictModel):
                 raise ValueError(f"engineArgs.{key} is set from the model's id/source; remove it")
             if key in TOOL_ENGINE_ARGS:
                 raise ValueError(f"engineArgs.{key} is set by toolCalling; use that instead")
+            if key in LORA_ENGINE_ARGS:
+                raise ValueError(f"engineArgs.{key} is set by lora; use that instead")
             if not re.fullmatch(r"[a-z][a-z0-9_]*", key):
                 raise ValueError(f"engineArgs key {key!r} must be a snake_case vLLM argument")
         return value
@@ -256,6 +289,15 @@ class ModelSpec(StrictModel):
             )
         return value
 
+    @field_validator("lora")
+    @classmethod
+    def _lora_needs_generate(
+        cls, value: LoraAdapters | None, info: pydantic.ValidationInfo
+    ) -> LoraAdapters | None:
+        if value is not None and info.data.get("task", "generate") != "generate":
+            raise ValueError("lora needs task: generate")
+        return value
+
     @model_validator(mode="after")
     def _check_target_vs_cap(self) -> ModelSpec:
         if self.autoscaling.target_ongoing_requests > self.max_ongoing_requests:
@@ -268,7 +310,10 @@ class ModelSpec(StrictModel):
 
 
 class AliasTarget(StrictModel):
-    model: Name = Field(description="A configured model id.")
+    model: ModelRef = Field(
+        description="A configured model id, or `<id>:<adapter>` for a LoRA adapter of a model"
+        " with `lora`."
+    )
     weight: float = Field(
         gt=0, le=1_000_000,
         description="Relative share of the alias's callers (90 and 10 split 90% / 10%).",
@@ -352,10 +397,10 @@ class AuthConfig(StrictModel):
         description="Seconds between checks of keysFile for new content (a rotated Secret is"
         " picked up without a restart, within kubelet's sync delay plus this interval).",
     )
-    allowed_models: dict[Name, list[Name]] = Field(
+    allowed_models: dict[Name, list[ModelRef]] = Field(
         default_factory=dict,
-        description="Key name -> models/aliases that key may call. Keys not listed may call"
-        " everything.",
+        description="Key name -> models/aliases (and `<model>:<adapter>` LoRA adapters, each"
+        " named) that key may call. Keys not listed may call everything.",
     )
 
     @field_validator("keys_env_var")
@@ -391,6 +436,18 @@ class IngressConfig(StrictModel):
                 f"minReplicas ({self.min_replicas}) must be <= maxReplicas ({self.max_replicas})"
             )
         return self
+
+
+def _check_ref(ref: str, models: list[ModelSpec]) -> str | None:
+    """Why `ref` (`<model>` or `<model>:<adapter>`) names nothing served, or None if it does."""
+    base, _, adapter = ref.partition(":")
+    spec = next((m for m in models if m.id == base), None)
+    if spec is None:
+        configured = ", ".join(sorted(m.id for m in models))
+        return f"{ref!r} is not a configured model (configured: {configured})"
+    if adapter and spec.lora is None:
+        return f"{ref!r} names a LoRA adapter, but model {base!r} has no `lora`"
+    return None
 
 
 # Late on purpose: serve_app.rag.config builds on StrictModel and Name defined above.
@@ -476,12 +533,10 @@ class ServingConfig(StrictModel):
                 raise ValueError(f"aliases[{i}].name {alias.name!r} is used by an earlier alias")
             seen.add(alias.name)
             for j, target in enumerate(alias.targets):
-                if target.model not in tasks:
-                    raise ValueError(
-                        f"aliases[{i}].targets[{j}].model {target.model!r} is not a configured"
-                        f" model (configured: {', '.join(sorted(tasks))})"
-                    )
-            if len({tasks[t.model] for t in alias.targets}) > 1:
+                problem = _check_ref(target.model, models)
+                if problem is not None:
+                    raise ValueError(f"aliases[{i}].targets[{j}].model {problem}")
+            if len({tasks[t.model.split(":")[0]] for t in alias.targets}) > 1:
                 raise ValueError(f"aliases[{i}] mixes generate and embed models")
         return value
 
@@ -500,16 +555,18 @@ class ServingConfig(StrictModel):
         models, aliases = info.data.get("models"), info.data.get("aliases")
         if models is None or aliases is None:
             return value
-        known = {m.id for m in models} | {a.name for a in aliases}
+        other_names = {a.name for a in aliases}
         rag = info.data.get("rag")
-        known |= {p.name for p in rag.pipelines} if rag is not None else set()
+        other_names |= {p.name for p in rag.pipelines} if rag is not None else set()
         for key_name, names in value.allowed_models.items():
             for j, name in enumerate(names):
-                if name not in known:
-                    raise ValueError(
-                        f"allowedModels.{key_name}[{j}] {name!r} is not a configured model or"
-                        " alias"
-                    )
+                if name in other_names or _check_ref(name, models) is None:
+                    continue
+                if ":" in name and _check_ref(name.split(":")[0], models) is None:
+                    problem = _check_ref(name, models)  # an adapter of a model without lora
+                else:
+                    problem = f"{name!r} is not a configured model or alias"
+                raise ValueError(f"allowedModels.{key_name}[{j}] {problem}")
         return value
 
     @model_validator(mode="after")

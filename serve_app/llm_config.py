@@ -57,6 +57,16 @@ def llm_config(spec: ModelSpec, cfg: ServingConfig, **extra: Any) -> LLMConfig:
         engine["tool_call_parser"] = spec.tool_calling.parser
         if spec.tool_calling.reasoning_parser:
             engine["reasoning_parser"] = spec.tool_calling.reasoning_parser  # AsyncEngineArgs
+    if spec.lora is not None:
+        # Ray Serve LLM downloads `<source>/<adapter>/` on the first request for
+        # `<id>:<adapter>` and loads it into vLLM (LLMServer multiplexing, VLLMEngine.resolve_lora).
+        kwargs["lora_config"] = {
+            "dynamic_lora_loading_path": spec.lora.source,
+            "max_num_adapters_per_replica": spec.lora.max_adapters,
+        }
+        engine["enable_lora"] = True
+        engine["max_loras"] = spec.lora.max_adapters
+        engine["max_lora_rank"] = spec.lora.max_rank
     if spec.task in ("embed", "score"):
         # vLLM 0.29 has no `task` argument: pooling models run on runner "pooling" with
         # convert "embed" or "classify" (vllm/config/model.py, _RUNNER_CONVERTS). Converting a

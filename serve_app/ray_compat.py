@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ray.llm._internal.common.utils.lora_utils import get_lora_model_ids
 from ray.llm._internal.serve.core.configs.openai_api_models import (
     EmbeddingCompletionRequest,
     ModelCard,
@@ -53,6 +54,7 @@ __all__ = [
     "ScoreResponse",
     "VLLMClientError",
     "VLLMErrorResponse",
+    "get_lora_model_ids",
     "init_ingress_app",
     "responses_serving",
     "to_model_metadata",

@@ -6,7 +6,7 @@ config error naming its key and the numbers, not a crash loop on a paid GPU node
   `acceleratorType` is what Ray detects on that pool's GPUs (g6e L40S, g5 A10G, p4d A100);
 - tensor-parallel x pipeline-parallel size equals `gpusPerReplica`, the tensor-parallel size
   divides the attention heads, and `gpusPerReplica` fits one instance of the pool;
-- weights + the KV cache of one `max_model_len` sequence fit in
+- weights + the KV cache of one `max_model_len` sequence (+ the LoRA adapter slots) fit in
   `gpusPerReplica x GPU memory x gpu_memory_utilization`. A lower bound: passing it does not
   prove the engine starts (activations, CUDA graphs), failing it proves it cannot.
 Per pool: its GPU limit covers the sum over its models of `maxReplicas x gpusPerReplica`, and
@@ -149,6 +149,26 @@ def weights_gib(model: ModelSpec, facts: ModelFacts) -> float | None:
     return None if per_weight is None else facts.parameters_billions * 1e9 * per_weight / GIB
 
 
+def lora_gib(model: ModelSpec, facts: ModelFacts) -> float:
+    """GPU memory vLLM preallocates for `lora.maxAdapters` adapter slots of rank `lora.maxRank`.
+
+    Per slot and layer, vLLM holds A (rank x input) per output slice and B (output x rank) of
+    every linear layer (vllm/lora/layers/base_linear.py, create_lora_weights): qkv (3 slices),
+    o, gate_up (2 slices), down: rank x (9 h + 2 kv + 3 i) values, h the hidden size, kv the
+    key/value width, i the MLP width. i is not in ModelFacts: it is bounded from the parameter
+    count as if every parameter were in the layers (an overestimate, never an underestimate).
+    """
+    if model.lora is None:
+        return 0.0
+    h = facts.num_attention_heads * facts.head_dim
+    kv = facts.num_kv_heads * facts.head_dim
+    per_layer = facts.parameters_billions * 1e9 / facts.num_layers
+    attention = h * (h + 2 * kv) + h * h
+    inter = max(per_layer - attention, 0) / (3 * h)
+    values = model.lora.max_rank * facts.num_layers * (9 * h + 2 * kv + 3 * inter)
+    return model.lora.max_adapters * values * _kv_bytes(model, facts) / GIB
+
+
 def memory_problem(model: ModelSpec, pool: Pool, facts: ModelFacts) -> str | None:
     """Weights + one max_model_len sequence of KV cache vs the replica's usable GPU memory."""
     per_weight, weight_kind = _bytes_per_weight(model, facts)
@@ -163,13 +183,15 @@ def memory_problem(model: ModelSpec, pool: Pool, facts: ModelFacts) -> str | Non
     gpus = model.accelerator.gpus_per_replica
     gpu_mem = next(iter(CATALOG[pool.family].values())).gpu_memory_gib
     budget = gpus * gpu_mem * util
-    need = weights + kv_gib
+    lora = lora_gib(model, facts)
+    need = weights + kv_gib + lora
     if need <= budget:
         return None
+    lora_part = f" + {lora:.1f} GiB of LoRA slots (lora.maxAdapters x maxRank)" if lora else ""
     return (
         f"does not fit: {facts.parameters_billions:g}B parameters in {weight_kind} are "
         f"{weights:.1f} GiB of weights + {kv_gib:.1f} GiB of KV cache for max_model_len "
-        f"{tokens} = {need:.1f} GiB, but {gpus} x {gpu_mem} GiB ({pool_gpu(pool)}, pool "
+        f"{tokens}{lora_part} = {need:.1f} GiB, but {gpus} x {gpu_mem} GiB ({pool_gpu(pool)}, pool "
         f"{pool.name}) x gpu_memory_utilization {util:g} = {budget:.1f} GiB"
     )
 

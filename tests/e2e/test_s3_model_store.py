@@ -6,7 +6,10 @@ holds the tiny model and the serve_app bundle, and the REAL loaders fetch them f
   AWS_ENDPOINT_URL, which botocore honours) -> vLLM -> a chat completion via `openai`;
 - Ray's runtime_env fetcher (`working_dir: s3://.../serve_app-<sha256>.zip`: boto3 +
   smart_open in ray/_private/runtime_env/protocol.py) unpacks the content-addressed bundle that
-  `pulumi up` uploads, and serve_app imports from it.
+  `pulumi up` uploads, and serve_app imports from it;
+- Ray Serve LLM's dynamic LoRA loading (`lora.source: s3://.../loras/tiny-s3/`): a PEFT adapter
+  made here for the tiny model is listed by the gateway, downloaded by the replica on first use
+  and applied by vLLM's CPU build.
 
 Nothing of ours stands in for either loader; the server is an S3 API, not a mock of our code.
 """
@@ -34,6 +37,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.e2e_order(3)]
 BUCKET = "llm-platform-e2e-models"
 MODEL_ID = "tiny-s3"
 MODEL_PREFIX = "models/tiny-chat/"
+LORA_PREFIX = f"loras/{MODEL_ID}/"
+ADAPTER = f"{MODEL_ID}:ft"  # the adapter folder `ft` under LORA_PREFIX
+KEY_BASE_ONLY = "sk-e2e-base-only-424242"  # allowedModels: the base model, not its adapter
 # Ray Serve LLM reads an optional `hash` object and names the local snapshot after it.
 SNAPSHOT = "e2e0000000000000000000000000000000000001"
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "e2e", "AWS_SECRET_ACCESS_KEY": "e2e-secret"}
@@ -92,6 +98,12 @@ def store(s3_server: str) -> dict[str, str]:
     for path in sorted(model_dir.iterdir()):
         s3.upload_file(str(path), BUCKET, MODEL_PREFIX + path.name)
     s3.put_object(Bucket=BUCKET, Key=MODEL_PREFIX + "hash", Body=SNAPSHOT.encode())
+    from tests.support.tiny_lora import make_tiny_lora
+
+    _require(["peft"])
+    adapter = make_tiny_lora(model_dir, LOG_DIR / "lora-ft")
+    for path in sorted(adapter.iterdir()):
+        s3.upload_file(str(path), BUCKET, LORA_PREFIX + "ft/" + path.name)
     bundle = code_bundle.build()
     code_key = bundle.key("code/")
     s3.put_object(Bucket=BUCKET, Key=code_key, Body=bundle.data)
@@ -108,14 +120,18 @@ def s3_app(
 
     data = local_serving_config().model_dump(mode="json", by_alias=True)
     model = next(m for m in data["models"] if m["id"] == "tiny-chat")
-    data["models"] = [dict(model, id=MODEL_ID, source=store["model"])]
-    data.update(aliases=[], appName="s3-e2e")
+    lora = {"source": f"s3://{BUCKET}/{LORA_PREFIX}", "maxAdapters": 2, "maxRank": 8}
+    data["models"] = [dict(model, id=MODEL_ID, source=store["model"], lora=lora)]
+    data.update(aliases=[{"name": "tuned", "targets": [{"model": ADAPTER, "weight": 1}]}],
+                appName="s3-e2e")
+    data["auth"]["allowedModels"] = {"base-only": [MODEL_ID]}
     serving = LOG_DIR / "serving-s3.json"
     serving.write_text(json.dumps(data))
     hf_home = tmp_path_factory.mktemp("hf-home")  # an empty cache: only S3 can fill it
     env = dict(
         os.environ, **_s3_env(s3_server), PORT=str(free_port()),
-        LLM_PLATFORM_SERVING_FILE=str(serving), LLM_PLATFORM_API_KEYS=f"admin:{KEY_ADMIN}",
+        LLM_PLATFORM_SERVING_FILE=str(serving),
+        LLM_PLATFORM_API_KEYS=f"admin:{KEY_ADMIN},base-only:{KEY_BASE_ONLY}",
         HF_HOME=str(hf_home), HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1",
     )
     with running_app(env, LOG_DIR / "local-s3.log") as app:
@@ -139,6 +155,58 @@ def test_model_source_s3_is_downloaded_by_ray_serve_llm_and_served(s3_app) -> No
 def test_model_objects_were_read_from_the_s3_server(s3_app, s3_server: str) -> None:
     log = (LOG_DIR / "moto.log").read_text(errors="replace")
     assert f"GET /{BUCKET}/{MODEL_PREFIX}model.safetensors" in log, log[-3000:]
+
+
+def test_lora_adapter_from_s3_is_listed_and_changes_the_output(s3_app) -> None:
+    app, _ = s3_app
+    client = app.client()
+    assert {m.id for m in client.models.list()} == {MODEL_ID, ADAPTER, "tuned"}
+    messages = [{"role": "user", "content": "Hello"}]
+
+    def greedy(model: str) -> str:
+        r = client.chat.completions.create(model=model, messages=messages, max_tokens=8,
+                                           temperature=0)
+        assert r.model == model
+        return r.choices[0].message.content
+
+    # Same prompt, greedy decoding: the random non-zero adapter must change the tokens.
+    assert greedy(ADAPTER) != greedy(MODEL_ID)
+    log = (LOG_DIR / "moto.log").read_text(errors="replace")
+    assert f"GET /{BUCKET}/{LORA_PREFIX}ft/adapter_model.safetensors" in log, log[-3000:]
+
+
+def test_alias_can_point_at_an_adapter(s3_app) -> None:
+    app, _ = s3_app
+    r = app.client().chat.completions.create(
+        model="tuned", messages=[{"role": "user", "content": "Hi"}], max_tokens=4
+    )
+    assert r.model == ADAPTER
+
+
+def test_unknown_adapter_is_a_404(s3_app) -> None:
+    import openai
+
+    app, _ = s3_app
+    with pytest.raises(openai.NotFoundError) as exc:
+        app.client().chat.completions.create(
+            model=f"{MODEL_ID}:nope", messages=[{"role": "user", "content": "Hi"}], max_tokens=4
+        )
+    assert exc.value.body["code"] == "model_not_found"
+
+
+def test_adapter_needs_its_own_permission(s3_app) -> None:
+    import openai
+
+    app, _ = s3_app
+    client = app.client(KEY_BASE_ONLY)
+    assert {m.id for m in client.models.list()} == {MODEL_ID}
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(
+            model=ADAPTER, messages=[{"role": "user", "content": "Hi"}], max_tokens=4
+        )
+    client.chat.completions.create(
+        model=MODEL_ID, messages=[{"role": "user", "content": "Hi"}], max_tokens=4
+    )
 
 
 _PROBE = """

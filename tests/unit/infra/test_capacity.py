@@ -170,3 +170,15 @@ def test_catalog_matches_s3_mirrors_of_the_repo_id() -> None:
     assert facts_for("s3://models/meta-llama/Llama-3.1-8B-Instruct") is not None
     assert facts_for("meta-llama/Llama-3.1-8B-Instruct") is not None
     assert facts_for("s3://models/other/Llama-3.1-8B-Instruct") is None
+
+
+def test_lora_adapter_slots_count_against_gpu_memory() -> None:
+    """vLLM preallocates maxAdapters slots of rank maxRank on every linear layer: 16 slots of
+    rank 512 on Llama-3.1-8B do not fit one L40S next to the weights; 4 of rank 16 do."""
+    big = {"source": "s3://store/loras/m/", "maxAdapters": 16, "maxRank": 512}
+    msg = problems_of(serve(model(lora=big)))
+    assert f"{P}serving.models[0]: does not fit: 8.03B parameters in bfloat16 are 15.0 GiB" in msg
+    assert "KV cache for max_model_len 8192 + 43.9 GiB of LoRA slots" in msg
+    values, secrets = dev_values()
+    serve(model(lora={**big, "maxAdapters": 4, "maxRank": 16}))(values)
+    assert capacity.problems(validate(values, secrets)) == []
