@@ -25,18 +25,23 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def model_source_problem(source: str, store: ModelStoreConfig) -> str | None:
-    """Why an `s3://` model source is not readable by the Ray pods' role, or None if it is (or
-    is not an S3 source: Hugging Face ids and local paths need no grant)."""
+def model_source_problem(
+    source: str, store: ModelStoreConfig, *, lora: bool = False
+) -> str | None:
+    """Why an `s3://` model source (`lora`: a LoRA adapter folder) is not readable by the Ray
+    pods' role, or None if it is (or is not an S3 source: Hugging Face ids and local paths need
+    no grant)."""
     if not source.startswith("s3://"):
         return None
     bucket, key = split_s3_uri(source)
     folder = source if source.endswith("/") else source + "/"
+    field, prefix = (("lorasPrefix", store.loras_prefix) if lora
+                     else ("modelsPrefix", store.models_prefix))
     if bucket == store.bucket_name:
-        if key.startswith(store.models_prefix):
+        if key.startswith(prefix):
             return None
-        return (f"is in the stack's bucket but outside modelStore.modelsPrefix "
-                f"{store.models_prefix!r}, which is all the Ray pods may read")
+        return (f"is in the stack's bucket but outside modelStore.{field} "
+                f"{prefix!r}, which is all the Ray pods may read there")
     if any(folder.startswith(grant) for grant in store.extra_read_grants):
         return None
     own = (f"the stack's bucket {store.bucket_name!r}" if store.bucket_name
@@ -100,6 +105,10 @@ class ModelStoreConfig(StrictModel):
     models_prefix: KeyPrefix = Field(
         "models/", description="Key prefix (ending in `/`) under which the Ray pods may read "
         "model weights.",
+    )
+    loras_prefix: KeyPrefix = Field(
+        "loras/", description="Key prefix (ending in `/`) under which the Ray pods may read "
+        "and list LoRA adapters (`serving.models[].lora.source`).",
     )
     code_prefix: KeyPrefix = Field(
         "code/", description="Key prefix (ending in `/`) of the content-addressed serve_app "

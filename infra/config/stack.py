@@ -224,6 +224,10 @@ class StackConfig(StrictModel):
             problem = model_source_problem(model.source, v)
             if problem:
                 raise ValueError(f"{key}.source {model.source!r} {problem}")
+            lora = model.lora.source if model.lora else None
+            problem = model_source_problem(lora, v, lora=True) if lora else None
+            if problem:
+                raise ValueError(f"{key}.lora.source {lora!r} {problem}")
             fmt = model.engine_args.get("load_format")
             if fmt in STREAMING_LOAD_FORMATS and not v.image_has_streamer:
                 raise ValueError(

@@ -3,9 +3,9 @@
 - The bucket is encrypted with its own rotating KMS key (SSE-KMS, bucket key on), versioned,
   closed to the public, reachable only over TLS, kept on `pulumi destroy` (retainOnDelete) and
   protected where `modelStore.protect` says so (prod).
-- The Ray pods' ServiceAccount reads it through EKS Pod Identity: `s3:GetObject` on the models
-  and code prefixes, `s3:ListBucket` limited to those prefixes, `kms:Decrypt` on the key via
-  S3; plus any `modelStore.extraReadGrants`. No access keys exist anywhere.
+- The Ray pods' ServiceAccount reads it through EKS Pod Identity: `s3:GetObject` on the models,
+  LoRA adapter and code prefixes, `s3:ListBucket` limited to those prefixes, `kms:Decrypt` on
+  the key via S3; plus any `modelStore.extraReadGrants`. No access keys exist anywhere.
 - serve_app/ is uploaded as a content-addressed zip (infra/serving/code_bundle.py); its `s3://`
   URI is each Serve application's `runtime_env.working_dir`.
 - The Hugging Face token (a Pulumi secret) becomes a Kubernetes Secret for the pods' env.
@@ -247,7 +247,7 @@ class ModelStore(pulumi.ComponentResource):
         policy = key.arn.apply(
             lambda key_arn: json.dumps(reader_policy(
                 bucket_arn=bucket_arn, key_arn=key_arn, region=region, partition=partition,
-                prefixes=[cfg.models_prefix, cfg.code_prefix],
+                prefixes=[cfg.models_prefix, cfg.loras_prefix, cfg.code_prefix],
                 extra_grants=list(cfg.extra_read_grants),
             ))
         )

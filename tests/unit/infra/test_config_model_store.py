@@ -163,3 +163,21 @@ def test_gated_imports_need_the_token_and_ungated_sources_do_not() -> None:
                                          "prefix": "llama-8b/"}]}
     found = [p for p in problems(values, secrets - {"huggingFaceToken"}) if "gated" in p]
     assert len(found) == 1 and found[0].startswith("llm-platform:modelStore.imports[0].repo")
+
+
+def test_lora_source_must_be_readable_by_the_ray_pods() -> None:
+    """A LoRA source in the stack's bucket lies under modelStore.lorasPrefix (which the reader
+    role may read and list); anywhere else it needs an extraReadGrants entry."""
+    def with_lora(source: str) -> dict[str, Any]:
+        values = with_source("prod", f"s3://{STORE}/models/llama-8b/", bucketName=STORE)
+        values["serving"]["models"][0]["lora"] = {"source": source, "maxAdapters": 2}
+        return values
+
+    (p,) = problems(with_lora(f"s3://{STORE}/models/loras/llama-8b/"))
+    assert p.startswith("llm-platform:modelStore: serving.models[0].lora.source ")
+    assert "outside modelStore.lorasPrefix 'loras/'" in p
+    (p,) = problems(with_lora("s3://other-bucket/loras/x/"))
+    assert "serving.models[0].lora.source" in p and "modelStore.extraReadGrants" in p
+    good = with_lora(f"s3://{STORE}/loras/llama-8b/")
+    ok = validate(good, {"huggingFaceToken"} & set(good))
+    assert ok.serving.models[0].lora.source.endswith("/loras/llama-8b/")
