@@ -69,7 +69,7 @@ def test_ray_pods_read_through_pod_identity_with_least_privilege(
     key_arn = f"arn:aws:kms:{REGION}:{ACCOUNT}:model-store-key"
     assert json.loads(policy.inputs["policy"]) == reader_policy(
         bucket_arn=f"arn:aws:s3:::{bucket}", key_arn=key_arn, region=REGION,
-        prefixes=["models/", "code/"], extra_grants=[])
+        prefixes=["models/", "loras/", "code/"], extra_grants=[])
     assoc = next(a for a in r.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
                  if a.name == "model-store-reader")
     assert (assoc.inputs["namespace"], assoc.inputs["serviceAccount"]) == ("serving",

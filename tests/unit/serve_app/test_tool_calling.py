@@ -106,7 +106,8 @@ def test_stack_file_error_names_the_full_path():
     """The stack file's serving section is the same model: its error names the stack key."""
     import copy
 
-    from infra.config import ConfigError, own_keys, validate, with_profile
+    from infra.config import ConfigError, own_keys, validate
+    from infra.config.profiles import with_profile
     from tools.render import stack_config
 
     raw, secrets = stack_config("dev")
