@@ -50,8 +50,10 @@ checkov-venv: $(CHECKOV_VENV)/.installed ## checkov (pinned) in its own venv
 
 policy-venv: $(POLICY_VENV)/.installed ## the CrossGuard pack's own venv (pulumi-policy, pinned)
 
+# A few progress lines on screen; Ray's and vLLM's logs go to build/local/serve-$PORT.log
+# (shown when a step fails). VERBOSE=1: everything on screen.
 local: venv ## serve the app on the CPU (tiny chat models, an embedder, vector stores on an embedded PostgreSQL) at 127.0.0.1:$PORT
-	PORT=$(PORT) $(PY) -m serve_app.local
+	@PORT=$(PORT) $(if $(VERBOSE),LLM_PLATFORM_LOCAL_VERBOSE=1) $(PY) -m serve_app.local
 
 lint: venv ## ruff + actionlint
 	$(VENV)/bin/ruff check .

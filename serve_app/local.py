@@ -10,6 +10,11 @@ Generates the two tiny models (reused if present), starts the embedded PostgreSQ
 for vector stores (unless LLM_PLATFORM_RAG_DSN names a database), starts a local Ray, deploys
 the applications from `serve_applications(local_serving_config(rag=True))` and waits until
 Ctrl-C.
+
+The terminal gets a few progress lines (serve_app/console.py) and the READY line; Ray's, Serve's,
+vLLM's and PostgreSQL's own output goes to build/local/serve-<port>.log (or
+LLM_PLATFORM_LOCAL_LOG), shown only when a step fails. LLM_PLATFORM_LOCAL_VERBOSE=1 keeps it all
+on the terminal.
 """
 
 from __future__ import annotations
@@ -22,16 +27,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from serve_app.config import ServingConfig
+from serve_app.console import Console, StepFailedError
 from serve_app.serve_config import cluster_env, serve_applications
 from serve_app.tenants import local_mode as tenants_local
 from serve_app.tenants.policy import LimitsError
 from serve_app.tiny_model import MODELS_DIR, ensure_tiny_model
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+LOG_DIR = REPO_ROOT / "build" / "local"
 # The CPU engine's KV cache is CPU memory: give each tiny model a small fixed budget.
 LOCAL_ENGINE_ARGS: dict[str, Any] = {
     "max_model_len": 512,
@@ -129,13 +137,18 @@ def _import_attr(path: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
+def wants_local_postgres(cfg: ServingConfig) -> bool:
+    """Vector stores enabled and no database named in the environment."""
+    return cfg.rag.enabled and not os.environ.get(cfg.rag.database.dsn_env_var)
+
+
 def start_local_postgres(cfg: ServingConfig) -> subprocess.Popen | None:
     """With vector stores enabled and no DSN in the environment, start the embedded PostgreSQL
     + pgvector (`python -m tools.local_pg`, data kept in build/pg/local) and export its DSN;
     replicas inherit it. A child process, not an import: serve_app never imports tools/ (the
     Ray pods get serve_app/ only). Returns the process to stop, or None."""
     var = cfg.rag.database.dsn_env_var
-    if not cfg.rag.enabled or os.environ.get(var):
+    if not wants_local_postgres(cfg):
         return None
     proc = subprocess.Popen(
         [sys.executable, "-m", "tools.local_pg", "--data", str(LOCAL_PG_DIR)],
@@ -161,8 +174,8 @@ def _stop_postgres(proc: subprocess.Popen | None) -> None:
         proc.kill()
 
 
-def deploy(cfg: ServingConfig, port: int) -> None:
-    """Start Ray + Serve on 127.0.0.1:port and deploy every application of `cfg`."""
+def start_ray(cfg: ServingConfig, port: int) -> None:
+    """Start Ray, and Serve's HTTP proxy on 127.0.0.1:port."""
     # Ray reads its feature flags at import/start-up: set them before importing it.
     os.environ.update(cluster_env(cfg))
     if cfg.throughput_optimized:
@@ -188,10 +201,47 @@ def deploy(cfg: ServingConfig, port: int) -> None:
         **({"_metrics_export_port": int(metrics_port)} if metrics_port else {}),
     )
     serve.start(http_options={"host": "127.0.0.1", "port": port})
+
+
+def deploy_apps(
+    cfg: ServingConfig, on_ready: Callable[[str, float], None], poll_s: float = 1.0
+) -> None:
+    """Deploy every application of `cfg` and wait until all run, calling `on_ready(deployment,
+    seconds)` as each deployment turns healthy (a model loaded). Raises RuntimeError when an
+    application fails to deploy, as `serve.run` would."""
+    from ray import serve
+    from ray.serve import RunTarget
+    from ray.serve.schema import ApplicationStatus, DeploymentStatus
+
     # The venv already has serve_app/rag's packages: no runtime_env pip (slow, needs PyPI).
-    for app in serve_applications(cfg, install_rag_packages=False):
-        builder = _import_attr(app["import_path"])
-        serve.run(builder(app["args"]), name=app["name"], route_prefix=app["route_prefix"])
+    apps = serve_applications(cfg, install_rag_packages=False)
+    started = time.monotonic()
+    # run_many without waiting (ray/serve/api.py, Ray 2.60): the wait below reports each
+    # deployment as it becomes healthy instead of blocking until the last one.
+    serve.run_many(
+        [RunTarget(_import_attr(a["import_path"])(a["args"]), name=a["name"],
+                   route_prefix=a["route_prefix"]) for a in apps],
+        wait_for_applications_running=False,
+    )
+    seen: set[tuple[str, str]] = set()
+    while True:
+        status = serve.status().applications
+        running = 0
+        for name in (a["name"] for a in apps):
+            app = status.get(name)
+            if app is None:
+                continue
+            if app.status == ApplicationStatus.DEPLOY_FAILED:
+                raise RuntimeError(f"deploying application {name} failed: {app.message}")
+            for dep, dep_status in sorted(app.deployments.items()):
+                if dep_status.status == DeploymentStatus.HEALTHY and (name, dep) not in seen:
+                    seen.add((name, dep))
+                    # LLM deployments are named `LLMServer:<model id>`: show the model id.
+                    on_ready(dep.rpartition(":")[2], time.monotonic() - started)
+            running += app.status == ApplicationStatus.RUNNING
+        if running == len(apps):
+            return
+        time.sleep(poll_s)
 
 
 def _logical_cpus(cfg: ServingConfig) -> int:
@@ -220,15 +270,18 @@ def load_local_config() -> ServingConfig:
     return local_serving_config(rag=True)
 
 
+def open_console(port: int) -> Console:
+    """The terminal's console: Ray's and vLLM's output captured into the log file, unless
+    LLM_PLATFORM_LOCAL_VERBOSE=1."""
+    if os.environ.get("LLM_PLATFORM_LOCAL_VERBOSE") == "1":
+        return Console.passthrough()
+    log = os.environ.get("LLM_PLATFORM_LOCAL_LOG")
+    return Console.capture(Path(log) if log else LOG_DIR / f"serve-{port}.log")
+
+
 def main() -> int:
     port = int(os.environ.get("PORT", "8000"))
-    cfg = load_local_config()
-    key, generated = _keys_from_env(cfg)
-    try:  # LLM_PLATFORM_TENANTS: per-key limits, and a local Redis to count them
-        cfg, redis = tenants_local.prepare(cfg)
-    except LimitsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    console = open_console(port)
 
     def _stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
@@ -238,31 +291,63 @@ def main() -> int:
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     started = time.monotonic()
-    pg = None
+    pg = redis = None
     try:
-        pg = start_local_postgres(cfg)
-        deploy(cfg, port)
+        if console.log is not None:
+            console.say(f"Ray, Serve and vLLM logs: {console.log}")
+        serving_file = os.environ.get("LLM_PLATFORM_SERVING_FILE")
+        with console.step(f"Reading {serving_file}" if serving_file
+                          else "Preparing the models (the tiny ones are generated once)"):
+            cfg = load_local_config()
+        key, generated = _keys_from_env(cfg)
+        if os.environ.get(tenants_local.TENANTS_ENV):
+            # Per-key limits from the file, and a local Redis to count them when they count.
+            with console.step(f"Reading {os.environ[tenants_local.TENANTS_ENV]}"):
+                try:
+                    cfg, redis = tenants_local.prepare(cfg)
+                except LimitsError as exc:
+                    console.say(f"error: {exc}")
+                    raise StepFailedError(str(exc)) from None
+        # Each local service (a database, a cache) starts in a step of its own.
+        if wants_local_postgres(cfg):
+            with console.step("Starting PostgreSQL + pgvector for vector stores"):
+                pg = start_local_postgres(cfg)
+        with console.step("Starting Ray"):
+            start_ray(cfg, port)
+        with console.step("Loading the models"):
+            deploy_apps(cfg, lambda name, s: console.say(f"  {name} ready ({s:.0f} s)"))
         base = f"http://127.0.0.1:{port}"
         if generated:
-            print(f"Generated development API key: {key}")
-        print(
+            console.say(f"Generated development API key: {key}")
+        console.say(
             f"curl {base}/v1/chat/completions -H 'Authorization: Bearer {key}'"
             " -H 'Content-Type: application/json'"
             """ -d '{"model": "chat", "messages": [{"role": "user", "content": "Hi"}],"""
             """ "max_tokens": 16}'"""
         )
-        print(f"READY {base} models={','.join(cfg.public_names())}"
-              f" in {time.monotonic() - started:.0f}s (Ctrl-C to stop)", flush=True)
+        console.say(f"READY {base} models={','.join(cfg.public_names())}"
+                    f" in {time.monotonic() - started:.0f}s (Ctrl-C to stop)")
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        print("Stopping Serve and Ray...", flush=True)
-    finally:
+        # One line: the shutdown's own output goes to the log like the rest.
+        with console.step("Stopping"):
+            _shutdown()
+            _stop_postgres(pg)
+            _stop_redis(redis)
+        return 0
+    except Exception as exc:  # outside a step: still on screen, not only in the log
+        if not isinstance(exc, StepFailedError):
+            console.fail("local mode", exc)
         _shutdown()
         _stop_postgres(pg)
-        if redis is not None:
-            redis.stop()
-    return 0
+        _stop_redis(redis)
+        return 1
+
+
+def _stop_redis(redis: Any) -> None:
+    if redis is not None:
+        redis.stop()
 
 
 def _shutdown() -> None:

@@ -79,9 +79,11 @@ def _serving_file(path: Path) -> Path:
 @contextmanager
 def running_app(env: dict[str, str], log: Path) -> Iterator[LocalApp]:
     """Run `python -m serve_app.local` with `env` (PORT set), wait until it serves, and stop it
-    as a person would (Ctrl-C), killing it only if that fails."""
+    as a person would (Ctrl-C), killing it only if that fails. `log` gets what a person sees;
+    Ray's and vLLM's output goes next to it (`ray_log`)."""
     base = f"http://127.0.0.1:{env['PORT']}"
     cmd = [sys.executable, "-m", "serve_app.local"]
+    env = dict(env, LLM_PLATFORM_LOCAL_LOG=str(ray_log(log)))
     with ServerProcess(cmd, env=env, log=log, own_session=True) as server:
         try:
             server.wait_ready(
@@ -94,6 +96,11 @@ def running_app(env: dict[str, str], log: Path) -> Iterator[LocalApp]:
             pytest.fail(str(exc), pytrace=False)
         metrics = env.get("LLM_PLATFORM_METRICS_PORT")
         yield LocalApp(base, log, server.pid, int(metrics) if metrics else None)
+
+
+def ray_log(log: Path) -> Path:
+    """Where an app started with `running_app(env, log)` writes Ray's and vLLM's output."""
+    return log.with_name(f"{log.stem}-ray.log")
 
 
 @pytest.fixture(scope="session")
@@ -131,3 +138,4 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if report.when == "call" and report.failed and "local_app" in item.fixturenames:
         report.sections.append(("serve_app.local log (tail)", tail(LOG_DIR / "local.log")))
+        report.sections.append(("Ray and vLLM log (tail)", tail(ray_log(LOG_DIR / "local.log"))))

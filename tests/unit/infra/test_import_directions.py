@@ -44,6 +44,9 @@ def copy_of_repo(tmp_path: Path) -> Path:
     ("infra/platform/kuberay.py", "from ..serving import exposure",
      "platform imports infra.serving.exposure (serving)"),
     ("serve_app/app.py", "import infra.versions", "serve_app imports infra.versions"),
+    # local mode too: it starts tools/ as child processes, it does not import them
+    ("serve_app/local.py", "from tools.process import free_port",
+     "serve_app imports tools.process.free_port"),
     ("infra/serving/exposure.py", "from tools.render import render_stack",
      "infra imports tools.render.render_stack"),
 ])
