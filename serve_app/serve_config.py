@@ -10,6 +10,7 @@ from typing import Any
 
 from serve_app.config import ServingConfig
 from serve_app.rag import PIP_REQUIREMENTS as RAG_PIP_REQUIREMENTS
+from serve_app.tenants import PIP_REQUIREMENTS as TENANTS_PIP_REQUIREMENTS
 
 APP_IMPORT_PATH = "serve_app.app:build_app"
 DIRECT_IMPORT_PATH = "serve_app.direct:build_direct_app"
@@ -45,7 +46,8 @@ def serve_applications(
     the config's as a whole, so `num_cpus` is restated here.
 
     With `rag.enabled` the application's runtime_env pip-installs what serve_app/rag needs
-    (serve_app/rag/__init__.py); local mode passes `install_rag_packages=False` (its venv has
+    (serve_app/rag/__init__.py), with a tenants limits file the Redis client
+    (serve_app/tenants/__init__.py); local mode passes `install_rag_packages=False` (its venv has
     them and it may be offline).
     """
     if cfg.gateway == "direct":
@@ -70,8 +72,13 @@ def serve_applications(
     runtime_env: dict[str, Any] = {}
     if cfg.env:
         runtime_env["env_vars"] = dict(cfg.env)
+    pip: list[str] = []
     if cfg.rag.enabled and install_rag_packages:
-        runtime_env["pip"] = list(RAG_PIP_REQUIREMENTS)
+        pip += RAG_PIP_REQUIREMENTS
+    if cfg.tenants.limits_file and install_rag_packages:  # the limiter's Redis client
+        pip += TENANTS_PIP_REQUIREMENTS
+    if pip:
+        runtime_env["pip"] = pip
     if runtime_env:
         app["runtime_env"] = runtime_env
     return [app]

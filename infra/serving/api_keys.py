@@ -52,13 +52,19 @@ def volume_mount() -> dict[str, Any]:
 def serving_with_keys_file(serving: ServingConfig) -> ServingConfig:
     """The serving config the Ray pods get: keys and tenant limits read from the mounted files."""
     auth = serving.auth.model_copy(update={"keys_file": KEYS_FILE})
-    tenants = serving.tenants.model_copy(update={"limits_file": TENANTS_FILE})
-    return serving.model_copy(update={"auth": auth, "tenants": tenants})
+    return serving.model_copy(update={"auth": auth})
 
 
 def with_keys_file(cfg: StackConfig) -> StackConfig:
-    """The stack config the RayService is built from: its serving part reads the mounted file."""
-    return cfg.model_copy(update={"serving": serving_with_keys_file(cfg.serving)})
+    """The stack config the RayService is built from: its serving part reads the mounted keys
+    file, and the mounted limits file once the stack has `tenants` (from then on the limits
+    change with the Secret alone; the first ones also add the Redis client to the gateway's
+    runtime_env, see serve_app/serve_config.py)."""
+    serving = serving_with_keys_file(cfg.serving)
+    if cfg.tenants:
+        tenants = serving.tenants.model_copy(update={"limits_file": TENANTS_FILE})
+        serving = serving.model_copy(update={"tenants": tenants})
+    return cfg.model_copy(update={"serving": serving})
 
 
 def pod_extras() -> RayPodExtras:

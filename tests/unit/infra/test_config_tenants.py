@@ -5,6 +5,7 @@ second file, the Redis URL and password in the Ray pods' env)."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ import yaml
 
 from infra.config import ConfigError, own_keys, validate
 from infra.config.profiles import with_profile
-from infra.serving.api_keys import TENANTS_FILE, serving_with_keys_file
+from infra.serving.api_keys import TENANTS_FILE, with_keys_file
 from infra.serving.tenants import limits_file_text, redis_env
 from serve_app.tenants.policy import parse_limits_yaml
 from tools.render import stack_config
@@ -76,7 +77,23 @@ def test_limits_file_round_trips_to_what_the_gateway_reads() -> None:
     assert yaml.safe_load(text) == {"team-a": {"rpm": 60, "maxN": 2}}
     assert parse_limits_yaml(text, known_keys=["team-a", "team-b"]) == cfg.tenants
     assert limits_file_text({}) == "{}\n"
-    assert serving_with_keys_file(cfg.serving).tenants.limits_file == TENANTS_FILE
+    assert with_keys_file(cfg).serving.tenants.limits_file == TENANTS_FILE
+    without = validate(*values())
+    assert with_keys_file(without).serving.tenants.limits_file is None
+
+
+def test_the_gateway_gets_the_pinned_redis_client_only_with_limits() -> None:
+    from serve_app.serve_config import serve_applications
+    from serve_app.tenants import PIP_REQUIREMENTS
+
+    requirements = Path(__file__).resolve().parents[3] / "requirements-dev.txt"
+    pins = {line.split("#")[0].strip() for line in requirements.read_text().splitlines()}
+    assert set(PIP_REQUIREMENTS) <= pins
+    cfg = validate(*values(tenants={"team-a": {"rpm": 60}}))
+    (app,) = serve_applications(with_keys_file(cfg).serving)
+    assert set(PIP_REQUIREMENTS) <= set(app["runtime_env"]["pip"])
+    (app,) = serve_applications(with_keys_file(validate(*values())).serving)
+    assert "redis==8.2.0" not in app.get("runtime_env", {}).get("pip", [])
 
 
 def test_redis_env_names_come_from_the_serving_config() -> None:
