@@ -126,7 +126,9 @@ def local_serving_config(
             "enabled": True,
             "embedder": EMBEDDER,
             "chunking": {"maxChunkSizeTokens": 200, "chunkOverlapTokens": 50},
-            "pipelines": [{"name": "docs", "embedder": EMBEDDER, "generator": "chat"}],
+            # topK 1: the tiny chat models read 512 tokens of a 512-word vocabulary (about 2-3
+            # characters each); five chunks overflowed them (e2e, 505 prompt tokens).
+            "pipelines": [{"name": "docs", "embedder": EMBEDDER, "generator": "chat", "topK": 1}],
         }
     data.update(overrides)
     return ServingConfig.model_validate(data)
