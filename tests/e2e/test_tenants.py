@@ -69,7 +69,8 @@ def tenants_app() -> Iterator[TenantsApp]:
     data["aliases"] = []
     data["ingress"] = {"minReplicas": INGRESS_REPLICAS, "maxReplicas": INGRESS_REPLICAS,
                        "cpusPerReplica": 0.5}
-    data["tenants"] = {"budgetDaySeconds": DAY_S, "redisTimeoutMs": 500,
+    # 5 s Redis timeout: on a busy machine a cold first call timed out at 500 ms and failed open.
+    data["tenants"] = {"budgetDaySeconds": DAY_S, "redisTimeoutMs": 5000,
                        "maxBodyBytes": MAX_BODY, "defaultMaxN": 4, "reloadIntervalS": 1}
     serving = LOG_DIR / "serving-tenants.json"
     serving.write_text(json.dumps(data))
