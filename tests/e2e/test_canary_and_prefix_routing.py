@@ -157,7 +157,12 @@ def test_failing_canary_is_rolled_back_within_the_window(canary_app):
 
     # Every caller, including those who had the canary, now gets the stable target, through
     # both ingress replicas (the verdict is shared, not per replica).
-    time.sleep(3)  # one flush interval for the other ingress replica, with margin
+    # Both replicas have the verdict once several reads in a row show it (each read reaches
+    # either replica); a flush is about a second, longer on a loaded machine.
+    deadline, agreeing = time.monotonic() + 30, 0
+    while agreeing < 8 and time.monotonic() < deadline:
+        agreeing = agreeing + 1 if "tiny-bad" in _alias_card(canary_app)["rolledBack"] else 0
+        time.sleep(0.25)
     ingress_before = _settled(canary_app, SERVE_REQUESTS, deployment="GatewayIngress")
     after = Counter()
     for j in range(i + 20):
