@@ -264,6 +264,30 @@ def test_delete_removes_every_chunk(rag_app: LocalApp, corpus: dict, postgres) -
                   corpus["store"]) == 0
 
 
+def test_ingest_cli_loads_a_folder_and_resumes(
+    rag_app: LocalApp, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`python -m tools.ingest` (h18b) against the app: supported files loaded, the rest left,
+    a second run skips every file already stored (by SHA-256)."""
+    from tools.ingest import main
+
+    (tmp_path / "deep").mkdir()
+    (tmp_path / "volcano.md").write_text(VOLCANO)
+    (tmp_path / "deep" / "sourdough.txt").write_text(SOURDOUGH)
+    (tmp_path / "photo.png").write_bytes(b"\x89PNG not a document")
+    args = [str(tmp_path), "--store", "ingest-e2e", "--base-url", f"{rag_app.base_url}/v1",
+            "--api-key", KEY_ADMIN, "--no-progress", "--concurrency", "2"]
+    assert main(args) == 0
+    assert "ingest-e2e: 2 loaded, 0 already stored, 0 failed" in capsys.readouterr().out
+    assert main(args) == 0
+    assert "ingest-e2e: 0 loaded, 2 already stored, 0 failed" in capsys.readouterr().out
+    client = _client(rag_app)
+    store = next(s for s in client.vector_stores.list() if s.name == "ingest-e2e")
+    files = list(client.vector_stores.files.list(vector_store_id=store.id))
+    assert sorted(f.attributes["source"] for f in files) == ["deep/sourdough.txt", "volcano.md"]
+    client.vector_stores.delete(store.id)
+
+
 def test_database_stopped_mid_request_gives_503_and_nothing_half_written(
     rag_app: LocalApp, postgres  # noqa: F811
 ) -> None:
