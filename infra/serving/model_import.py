@@ -28,18 +28,14 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra import labels, versions
 from infra.component import register_declared_outputs
 from infra.config.model_store import ModelImport, ModelStoreConfig
 from infra.context import StackContext
 from infra.iam import pod_identity_role
 from infra.serving.model_store import HF_TOKEN_KEY, HF_TOKEN_SECRET, ModelStore
+from infra.serving.ray_job import SCRATCH, ray_image_job
 
 JOB_LABELS = {"app.kubernetes.io/name": "model-import", "app.kubernetes.io/part-of": "llm-platform"}
-SCRATCH = "/scratch"
-# The ray images' own user (ray-project/ray docker/base-deps/Dockerfile: RAY_UID=1000,
-# RAY_GID=100); its home is writable, the rest of the image is not needed.
-RAY_UID, RAY_GID = 1000, 100
 # Finished Jobs (and their pod logs) are kept a day for a look, then garbage-collected.
 TTL_SECONDS_AFTER_FINISHED = 86_400
 # A failed pod is retried twice (a dropped connection to the Hub or S3), then the Job fails.
@@ -127,64 +123,16 @@ def job_spec(
     if hf_token:
         env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {
             "name": HF_TOKEN_SECRET, "key": HF_TOKEN_KEY}}})
-    scratch = f"{imp.scratch_gib}Gi"
-    memory = f"{cfg.import_memory_gib}Gi"
-    deadline = cfg.import_timeout_minutes * 60
-    sched = labels.ray_head_scheduling()
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": job_name(imp),
-            "namespace": namespace,
-            "labels": dict(JOB_LABELS),
-            "annotations": {
-                "llm-platform.io/hf-repo": imp.repo,
-                "llm-platform.io/hf-revision": imp.revision,
-                # pulumi-kubernetes waits for a Job to complete; as long as it may run.
-                "pulumi.com/timeoutSeconds": str(deadline),
-            },
-        },
-        "spec": {
-            "backoffLimit": BACKOFF_LIMIT,
-            "ttlSecondsAfterFinished": TTL_SECONDS_AFTER_FINISHED,
-            "activeDeadlineSeconds": deadline,
-            "template": {
-                "metadata": {"labels": dict(JOB_LABELS)},
-                "spec": {
-                    "serviceAccountName": cfg.importer_service_account,
-                    # Pod Identity needs no API-server token in the pod.
-                    "automountServiceAccountToken": False,
-                    "restartPolicy": "Never",
-                    "nodeSelector": sched["nodeSelector"],
-                    "tolerations": sched["tolerations"],
-                    "securityContext": {
-                        "runAsNonRoot": True, "runAsUser": RAY_UID, "runAsGroup": RAY_GID,
-                        "fsGroup": RAY_GID, "seccompProfile": {"type": "RuntimeDefault"},
-                    },
-                    "containers": [{
-                        "name": "import",
-                        "image": versions.RAY_LLM_IMAGE.ref,
-                        "imagePullPolicy": "IfNotPresent",
-                        "command": ["python", "-c", IMPORT_SCRIPT],
-                        "env": env,
-                        "resources": {
-                            "requests": {"cpu": str(cfg.import_cpu), "memory": memory,
-                                         "ephemeral-storage": scratch},
-                            "limits": {"memory": memory, "ephemeral-storage": scratch},
-                        },
-                        "securityContext": {
-                            "allowPrivilegeEscalation": False,
-                            "readOnlyRootFilesystem": True,
-                            "capabilities": {"drop": ["ALL"]},
-                        },
-                        "volumeMounts": [{"name": "scratch", "mountPath": SCRATCH}],
-                    }],
-                    "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": scratch}}],
-                },
-            },
-        },
-    }
+    return ray_image_job(
+        name=job_name(imp), namespace=namespace, job_labels=JOB_LABELS,
+        annotations={"llm-platform.io/hf-repo": imp.repo,
+                     "llm-platform.io/hf-revision": imp.revision},
+        backoff_limit=BACKOFF_LIMIT, ttl_seconds=TTL_SECONDS_AFTER_FINISHED,
+        deadline_seconds=cfg.import_timeout_minutes * 60,
+        service_account=cfg.importer_service_account, container="import",
+        script=IMPORT_SCRIPT, env=env, cpu=str(cfg.import_cpu),
+        memory=f"{cfg.import_memory_gib}Gi", scratch=f"{imp.scratch_gib}Gi",
+    )
 
 
 # --------------------------------------------------------------------------------- component

@@ -41,12 +41,12 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra import labels, versions
 from infra.component import register_declared_outputs
 from infra.config.network import NetworkConfig
 from infra.config.rag import AuroraConfig, StackRagConfig
 from infra.context import StackContext
 from infra.foundation.network import subnet_plan
+from infra.serving.ray_job import SCRATCH, ray_image_job
 from infra.serving.rayservice import RayPodExtras
 
 PORT = 5432
@@ -69,8 +69,6 @@ RAY_POD = {"ray.io/is-ray-node": "yes"}  # KubeRay's label on every Ray pod (net
 DNS_POD = {"k8s-app": "kube-dns"}
 POD_IDENTITY_AGENT = "169.254.170.23/32"
 NS_LABEL = "kubernetes.io/metadata.name"
-SCRATCH = "/scratch"
-RAY_UID, RAY_GID = 1000, 100  # the ray images' user (see infra/model_import.py)
 TTL_SECONDS_AFTER_FINISHED = 86_400
 BACKOFF_LIMIT = 3  # a paused Aurora may refuse the first connection while it resumes
 
@@ -215,7 +213,6 @@ def migration_job(
 ) -> dict[str, Any]:
     """The migration Job (a plain dict, as `kubernetes.batch.v1.Job` takes it)."""
     deadline = rag.migration.timeout_minutes * 60
-    sched = labels.ray_head_scheduling()
     env: list[dict[str, Any]] = [
         *pod_env(dsn_value, secret_arn),
         {"name": "DSN_ENV_VAR", "value": DSN_ENV_VAR},
@@ -230,59 +227,14 @@ def migration_job(
         {"name": "AWS_DEFAULT_REGION", "value": region},
         {"name": "PIP_DISABLE_PIP_VERSION_CHECK", "value": "1"},
     ]
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": job_name(code_version, rag),
-            "namespace": namespace,
-            "labels": dict(JOB_LABELS),
-            "annotations": {
-                "llm-platform.io/code-version": code_version,
-                # pulumi-kubernetes waits for a Job to complete; as long as it may run.
-                "pulumi.com/timeoutSeconds": str(deadline),
-            },
-        },
-        "spec": {
-            "backoffLimit": BACKOFF_LIMIT,
-            "ttlSecondsAfterFinished": TTL_SECONDS_AFTER_FINISHED,
-            "activeDeadlineSeconds": deadline,
-            "template": {
-                "metadata": {"labels": dict(JOB_LABELS)},
-                "spec": {
-                    # The Ray pods' identity: it reads the code bundle and the database secret.
-                    "serviceAccountName": service_account,
-                    "automountServiceAccountToken": False,
-                    "restartPolicy": "Never",
-                    "nodeSelector": sched["nodeSelector"],
-                    "tolerations": sched["tolerations"],
-                    "securityContext": {
-                        "runAsNonRoot": True, "runAsUser": RAY_UID, "runAsGroup": RAY_GID,
-                        "fsGroup": RAY_GID, "seccompProfile": {"type": "RuntimeDefault"},
-                    },
-                    "containers": [{
-                        "name": "migrate",
-                        "image": versions.RAY_LLM_IMAGE.ref,
-                        "imagePullPolicy": "IfNotPresent",
-                        "command": ["python", "-c", MIGRATE_SCRIPT],
-                        "env": env,
-                        "resources": {
-                            "requests": {"cpu": "500m", "memory": "1Gi",
-                                         "ephemeral-storage": "2Gi"},
-                            "limits": {"memory": "1Gi", "ephemeral-storage": "2Gi"},
-                        },
-                        "securityContext": {
-                            "allowPrivilegeEscalation": False,
-                            "readOnlyRootFilesystem": True,
-                            "capabilities": {"drop": ["ALL"]},
-                        },
-                        "volumeMounts": [{"name": "scratch", "mountPath": SCRATCH}],
-                    }],
-                    "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": "2Gi"}}],
-                },
-            },
-        },
-    }
+    # The Ray pods' identity: it reads the code bundle and the database secret.
+    return ray_image_job(
+        name=job_name(code_version, rag), namespace=namespace, job_labels=JOB_LABELS,
+        annotations={"llm-platform.io/code-version": code_version},
+        backoff_limit=BACKOFF_LIMIT, ttl_seconds=TTL_SECONDS_AFTER_FINISHED,
+        deadline_seconds=deadline, service_account=service_account, container="migrate",
+        script=MIGRATE_SCRIPT, env=env, cpu="500m", memory="1Gi", scratch="2Gi",
+    )
 
 
 @dataclass(frozen=True)
