@@ -125,6 +125,13 @@ class ModelFacts(StrictModel):
     dtype: Literal["bfloat16", "float16", "float32"] = Field(
         "bfloat16", description="Native weight dtype (torch_dtype)."
     )
+    encoder_only: bool = Field(
+        False,
+        description="Bidirectional (encoder-only) attention, as BERT-family embedders and"
+        " cross-encoders have: vLLM gives such layers no KV cache, so the capacity check of an"
+        " embed/score model counts none. False: causal attention (decoder models, decoder"
+        " embedders).",
+    )
 
 
 def _known(kind: str, value: str, valid: frozenset[str]) -> str:

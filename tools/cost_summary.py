@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from infra.capacity import catalog, cost
-from infra.config import own_keys, validate
+from infra.capacity import fit as capacity
+from infra.config import StackConfig, own_keys, validate
 from infra.config.cost_ceiling import min_replica_costs
 
 
@@ -20,6 +21,7 @@ def gpu_cost(values: Mapping[str, Any], secrets: list[str],
     pools = sorted((c for c in (cost.nodepool_worst_case(o, region) for o in nodepools) if c),
                    key=lambda c: c.pool)
     floor = min_replica_costs(cfg, region)
+    tasks = {m.id: m.task for m in cfg.serving.models}
     return {
         "region": region,
         "pricesAsOf": catalog.PRICES_AS_OF,
@@ -27,10 +29,30 @@ def gpu_cost(values: Mapping[str, Any], secrets: list[str],
         "worstCase": [{"pool": c.pool, "usdPerHour": c.usd_per_hour, "nodes": c.nodes}
                       for c in pools],
         "worstCaseUsdPerHour": round(sum(c.usd_per_hour for c in pools), 2),
-        "minReplicas": [{"model": m, "pool": p, "usdPerHour": c.usd_per_hour, "nodes": c.nodes}
-                        for m, p, c in floor],
+        "minReplicas": [{"model": m, "task": tasks[m], "pool": p, "usdPerHour": c.usd_per_hour,
+                         "nodes": c.nodes} for m, p, c in floor],
         "minReplicasUsdPerHour": round(sum(c.usd_per_hour for _, _, c in floor), 2),
+        "gpuMemory": gpu_memory(cfg),
     }
+
+
+def gpu_memory(cfg: StackConfig) -> list[dict[str, Any]]:
+    """Per GPU model, one replica's GPU memory need as the capacity check counts it
+    (infra/capacity/fit.py, memory_need: generative and pooling models alike) against the
+    share vLLM takes of its GPUs (gpu_memory_utilization of each, whatever the need)."""
+    out = []
+    for m in cfg.serving.models:
+        pool, _ = capacity.resolve_pool(m, list(cfg.gpu_node_pools))
+        facts = capacity.model_facts(m)
+        if m.accelerator.gpus_per_replica == 0 or pool is None or facts is None:
+            continue
+        need = capacity.memory_need(m, pool, facts)
+        if isinstance(need, str):
+            continue
+        out.append({"model": m.id, "task": m.task, "pool": pool.name, "gpus": need.gpus,
+                    "needGib": round(need.total_gib, 2), "budgetGib": round(need.budget_gib, 1),
+                    "used": round(need.total_gib / need.budget_gib, 4)})
+    return out
 
 
 def gpu_cost_markdown(c: dict[str, Any]) -> str:
@@ -45,10 +67,21 @@ def gpu_cost_markdown(c: dict[str, Any]) -> str:
               for p in c["worstCase"]]
     lines += [f"| **total** | **{c['worstCaseUsdPerHour']:.2f}** "
               f"(costCeilingPerHour {c['ceilingUsdPerHour']:g}) | |", "",
-              "| model | pool | minimum replicas, all the time | fleet |", "|---|---|---|---|"]
-    lines += [f"| {m['model']} | {m['pool']} | {m['usdPerHour']:.2f} | {fleet(m['nodes'])} |"
-              for m in c["minReplicas"]]
-    lines += [f"| **total** | | **{c['minReplicasUsdPerHour']:.2f}** | |"]
+              "| model | task | pool | minimum replicas, all the time | fleet |",
+              "|---|---|---|---|---|"]
+    lines += [f"| {m['model']} | {m['task']} | {m['pool']} | {m['usdPerHour']:.2f} "
+              f"| {fleet(m['nodes'])} |" for m in c["minReplicas"]]
+    lines += [f"| **total** | | | **{c['minReplicasUsdPerHour']:.2f}** | |"]
+    if c["gpuMemory"]:
+        lines += ["", "GPU memory of one replica: the capacity check's lower bound of its need "
+                  "against what vLLM takes of its GPUs (gpu_memory_utilization of each, whatever "
+                  "the need). For generate models the rest is KV cache (more sequences at "
+                  "once); embed and score models have none, so for them the rest sits idle.", "",
+                  "| model | task | pool | GPUs | need GiB | vLLM takes GiB | used |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| {g['model']} | {g['task']} | {g['pool']} | {g['gpus']} | "
+                  f"{g['needGib']:.2f} | {g['budgetGib']:.1f} | {g['used']:.1%} |"
+                  for g in c["gpuMemory"]]
     return "\n".join(lines) + "\n"
 
 

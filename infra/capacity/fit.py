@@ -9,6 +9,9 @@ config error naming its key and the numbers, not a crash loop on a paid GPU node
 - weights + the KV cache of one `max_model_len` sequence (+ the LoRA adapter slots) fit in
   `gpusPerReplica x GPU memory x gpu_memory_utilization`. A lower bound: passing it does not
   prove the engine starts (activations, CUDA graphs), failing it proves it cannot.
+- embed and score models (vLLM's pooling runner, `pooling_need`): weights + the activations of
+  one `max_num_batched_tokens` forward pass, + one sequence of KV cache unless the model is
+  encoder-only; and no more GPUs per replica than that needs (the rest would sit idle).
 Per pool: its GPU limit covers the sum over its models of `maxReplicas x gpusPerReplica`, and
 under the NewCluster upgrade strategy also the new cluster's first replicas on top.
 (The CPU pods' check is infra/config/ray_service.py `cpu_pool_problems`.)
@@ -126,12 +129,31 @@ def resolve_pool(
     )
 
 
+# Tasks vLLM runs on its pooling runner (serve_app/llm_config.py: `runner: pooling`).
+POOLING_TASKS = ("embed", "score")
+
+
+def is_pooling(model: ModelSpec) -> bool:
+    return model.task in POOLING_TASKS
+
+
+def engine_dtype(model: ModelSpec, facts: ModelFacts) -> str:
+    """The dtype vLLM runs the model in: engineArgs.dtype, or with "auto" the checkpoint's,
+    except that float32 checkpoints are downcast, to float16 for pooling models and bfloat16
+    otherwise on the GPUs of the catalog (vllm/config/model.py, _resolve_auto_dtype)."""
+    dtype = str(model.engine_args.get("dtype", "auto"))
+    if dtype != "auto":
+        return dtype
+    if facts.dtype == "float32":
+        return "float16" if is_pooling(model) else "bfloat16"
+    return facts.dtype
+
+
 def _bytes_per_weight(model: ModelSpec, facts: ModelFacts) -> tuple[float | None, str]:
     quant = model.engine_args.get("quantization")
     if quant is not None:
         return QUANTIZATION_BYTES.get(str(quant)), f"quantization {quant}"
-    dtype = str(model.engine_args.get("dtype", "auto"))
-    name = facts.dtype if dtype == "auto" else dtype
+    name = engine_dtype(model, facts)
     return DTYPE_BYTES.get(name), name
 
 
@@ -139,8 +161,7 @@ def _kv_bytes(model: ModelSpec, facts: ModelFacts) -> float:
     kv = str(model.engine_args.get("kv_cache_dtype", "auto"))
     if kv.startswith("fp8"):
         return 1
-    dtype = str(model.engine_args.get("dtype", "auto"))
-    return DTYPE_BYTES.get(facts.dtype if dtype == "auto" else dtype, 2)
+    return DTYPE_BYTES.get(engine_dtype(model, facts), 2)
 
 
 def weights_gib(model: ModelSpec, facts: ModelFacts) -> float | None:
@@ -169,8 +190,67 @@ def lora_gib(model: ModelSpec, facts: ModelFacts) -> float:
     return model.lora.max_adapters * values * _kv_bytes(model, facts) / GIB
 
 
-def memory_problem(model: ModelSpec, pool: Pool, facts: ModelFacts) -> str | None:
-    """Weights + one max_model_len sequence of KV cache vs the replica's usable GPU memory."""
+# Ray Serve LLM starts vLLM with UsageContext.OPENAI_API_SERVER (ray/llm/_internal/serve/engines/
+# vllm/vllm_engine.py), whose default max_num_batched_tokens on GPUs under 70 GiB (every GPU in
+# infra/capacity/catalog.py) is 2048 (vllm/engine/arg_utils.py, get_batch_defaults). Without
+# chunked prefill (encoder-only pooling models: vllm/config/model.py,
+# is_chunked_prefill_supported) it is raised to max_model_len (_set_default_max_num_seqs_and_
+# batched_tokens_args).
+DEFAULT_MAX_NUM_BATCHED_TOKENS = 2048
+
+
+@dataclass(frozen=True)
+class MemoryNeed:
+    """GPU memory one replica needs at least, against what vLLM may use of its GPUs."""
+
+    weights_gib: float
+    kv_gib: float
+    lora_gib: float
+    activations_gib: float
+    gpus: int
+    gpu_memory_gib: int
+    utilization: float
+    terms: str  # how the need adds up, for the error message
+
+    @property
+    def total_gib(self) -> float:
+        return self.weights_gib + self.kv_gib + self.lora_gib + self.activations_gib
+
+    @property
+    def budget_gib(self) -> float:
+        return self.gpus * self.gpu_memory_gib * self.utilization
+
+    def fewest_gpus(self) -> int:
+        """The fewest GPUs of this kind whose `gpu_memory_utilization` share holds the need."""
+        return max(1, math.ceil(self.total_gib / (self.gpu_memory_gib * self.utilization)))
+
+
+def max_num_batched_tokens(model: ModelSpec, facts: ModelFacts) -> int:
+    """Tokens of the engine's largest forward pass (vLLM's default unless engineArgs sets it)."""
+    if "max_num_batched_tokens" in model.engine_args:
+        return int(model.engine_args["max_num_batched_tokens"])
+    if is_pooling(model) and facts.encoder_only:
+        tokens = int(model.engine_args.get("max_model_len", facts.context_length))
+        return max(tokens, DEFAULT_MAX_NUM_BATCHED_TOKENS)
+    return DEFAULT_MAX_NUM_BATCHED_TOKENS
+
+
+def memory_need(model: ModelSpec, pool: Pool, facts: ModelFacts) -> MemoryNeed | str:
+    """The replica's GPU memory need, or a problem (`engineArgs: ...`) when it cannot be told.
+
+    Generative models: weights + the KV cache of one max_model_len sequence + LoRA slots (vLLM
+    refuses to start when its KV cache cannot hold one: vllm/v1/core/kv_cache_utils.py,
+    check_enough_kv_cache_memory).
+
+    Pooling models (task embed/score): a request ends with its prefill, so there is no decode
+    KV cache to size; vLLM still takes `gpu_memory_utilization` of each GPU at start-up
+    (vllm/v1/worker/utils.py, request_memory), profiles one forward pass of
+    max_num_batched_tokens tokens through the model and its pooler (gpu_model_runner.py,
+    profile_run / _dummy_pooler_run), and gives encoder-only attention layers no KV cache at
+    all (kv_cache_interface.py, EncoderOnlyAttentionSpec.max_memory_usage_bytes is 0); causal
+    ones (decoder embedders) still need one max_model_len sequence. Activations are counted as
+    two hidden-state tensors of the pass (the layer's input and output are both alive), a
+    lower bound of what the profile run allocates."""
     per_weight, weight_kind = _bytes_per_weight(model, facts)
     if per_weight is None:
         return f"engineArgs: the capacity check does not know {weight_kind!r}"
@@ -178,21 +258,63 @@ def memory_problem(model: ModelSpec, pool: Pool, facts: ModelFacts) -> str | Non
     util = float(model.engine_args.get("gpu_memory_utilization", DEFAULT_GPU_MEMORY_UTILIZATION))
     weights = facts.parameters_billions * 1e9 * per_weight / GIB
     # K and V, per layer, per KV head, per head dimension, per token.
-    kv = 2 * facts.num_layers * facts.num_kv_heads * facts.head_dim * _kv_bytes(model, facts)
-    kv_gib = kv * tokens / GIB
-    gpus = model.accelerator.gpus_per_replica
+    kv_per_token = 2 * facts.num_layers * facts.num_kv_heads * facts.head_dim * _kv_bytes(
+        model, facts)
+    kv_gib = kv_per_token * tokens / GIB
     gpu_mem = next(iter(CATALOG[pool.family].values())).gpu_memory_gib
-    budget = gpus * gpu_mem * util
-    lora = lora_gib(model, facts)
-    need = weights + kv_gib + lora
-    if need <= budget:
+    digits = 2 if is_pooling(model) else 1  # small embedders are a fraction of a GiB
+    head = (f"{facts.parameters_billions:g}B parameters in {weight_kind} are "
+            f"{weights:.{digits}f} GiB of weights")
+    if not is_pooling(model):
+        lora = lora_gib(model, facts)
+        lora_part = f" + {lora:.1f} GiB of LoRA slots (lora.maxAdapters x maxRank)" if lora else ""
+        terms = f"{head} + {kv_gib:.1f} GiB of KV cache for max_model_len {tokens}{lora_part}"
+        return MemoryNeed(weights, kv_gib, lora, 0.0, model.accelerator.gpus_per_replica,
+                          gpu_mem, util, terms)
+    batch = max_num_batched_tokens(model, facts)
+    hidden = facts.num_attention_heads * facts.head_dim
+    activations = 2 * batch * hidden * DTYPE_BYTES.get(engine_dtype(model, facts), 2) / GIB
+    if facts.encoder_only:
+        kv_gib, kv_part = 0.0, "no KV cache (encoder-only)"
+    else:
+        kv_part = f"{kv_gib:.2f} GiB of KV cache for max_model_len {tokens}"
+    terms = (f"{head} + {kv_part} + {activations:.2f} GiB of activations for "
+             f"max_num_batched_tokens {batch} (task {model.task}, pooling runner)")
+    return MemoryNeed(weights, kv_gib, 0.0, activations, model.accelerator.gpus_per_replica,
+                      gpu_mem, util, terms)
+
+
+def memory_problem(model: ModelSpec, pool: Pool, facts: ModelFacts) -> str | None:
+    """The replica's need vs its usable GPU memory (`: message` relative to the model)."""
+    need = memory_need(model, pool, facts)
+    if isinstance(need, str):
+        return need
+    if need.total_gib <= need.budget_gib:
         return None
-    lora_part = f" + {lora:.1f} GiB of LoRA slots (lora.maxAdapters x maxRank)" if lora else ""
     return (
-        f"does not fit: {facts.parameters_billions:g}B parameters in {weight_kind} are "
-        f"{weights:.1f} GiB of weights + {kv_gib:.1f} GiB of KV cache for max_model_len "
-        f"{tokens}{lora_part} = {need:.1f} GiB, but {gpus} x {gpu_mem} GiB ({pool_gpu(pool)}, pool "
-        f"{pool.name}) x gpu_memory_utilization {util:g} = {budget:.1f} GiB"
+        f"does not fit: {need.terms} = {need.total_gib:.1f} GiB, but {need.gpus} x "
+        f"{need.gpu_memory_gib} GiB ({pool_gpu(pool)}, pool {pool.name}) x gpu_memory_utilization "
+        f"{need.utilization:g} = {need.budget_gib:.1f} GiB"
+    )
+
+
+def idle_gpus_problem(model: ModelSpec, pool: Pool, facts: ModelFacts) -> str | None:
+    """A pooling model given more GPUs per replica than its need takes: with no KV cache to grow,
+    the extra GPUs would sit idle (`gpusPerReplica: message`). More replicas, each on the
+    fewest GPUs, give the throughput instead."""
+    need = memory_need(model, pool, facts)
+    if not is_pooling(model) or isinstance(need, str) or need.total_gib > need.budget_gib:
+        return None
+    fewest = need.fewest_gpus()
+    if fewest >= need.gpus:
+        return None
+    return (
+        f"gpusPerReplica: {need.gpus} GPUs, but this {model.task} model needs "
+        f"{need.total_gib:.2f} GiB ({need.terms}), which {fewest} x {need.gpu_memory_gib} GiB "
+        f"({pool_gpu(pool)}, pool {pool.name}) x gpu_memory_utilization {need.utilization:g} "
+        f"holds; a pooling model has no KV cache to use the other "
+        f"{need.gpus - fewest}: set gpusPerReplica {fewest} (and tensor_parallel_size) and "
+        f"raise autoscaling.maxReplicas for throughput"
     )
 
 
@@ -254,6 +376,9 @@ def _model_problems(
         problem = memory_problem(model, pool, facts)
         if problem:
             out.append(f"{at}: {problem}")
+        idle = idle_gpus_problem(model, pool, facts)
+        if idle:
+            out.append(f"{at}.accelerator.{idle}")
     return pool, out
 
 

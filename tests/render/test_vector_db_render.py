@@ -184,3 +184,21 @@ def test_policy_pack_and_checkov_find_nothing(
         pytest.fail(f"{CHECKOV} is missing: run `make checkov-venv` (make test does)")
     findings, _ = scan([write(r, tmp_path) / "kubernetes"])
     assert findings == [], "\n".join(map(str, findings))
+
+
+def test_cost_summary_shows_the_embedder_and_its_gpu_memory(
+    rendered: Callable[[str], Rendered], tmp_path: Path
+) -> None:
+    """Prod's embedder (task embed) is priced with the chat models and its GPU memory need (a
+    pooling model: weights + activations, no KV cache) is set against the L40S it holds."""
+    target = write(rendered("prod"), tmp_path)
+    cost = json.loads((target / "summary.json").read_text())["gpuCost"]
+    (floor,) = [m for m in cost["minReplicas"] if m["model"] == "bge-small-en"]
+    assert floor["task"] == "embed" and floor["usdPerHour"] > 0
+    memory = {m["model"]: m for m in cost["gpuMemory"]}
+    bge = memory["bge-small-en"]
+    assert (bge["task"], bge["pool"], bge["gpus"]) == ("embed", "g6e", 1)
+    assert 0.06 < bge["needGib"] < 0.1 and bge["budgetGib"] == 43.2
+    assert memory["llama-3.1-8b-instruct"]["needGib"] > 15
+    assert "| bge-small-en | embed | g6e | 1 | 0.07 | 43.2 | 0.1% |" in (
+        target / "summary.md").read_text()

@@ -189,3 +189,100 @@ def test_lora_adapter_slots_count_against_gpu_memory() -> None:
     values, secrets = dev_values()
     edit({**big, "maxAdapters": 4, "maxRank": 16})(values)
     validate(values, secrets)  # no ConfigError: 4 slots of rank 16 fit
+
+
+# Pooling (embed / score) models: vLLM's pooling runner has no decode KV cache to size.
+
+BGE_FACTS = {  # BAAI/bge-small-en-v1.5 config.json, as the staging and prod stack files state
+    "parametersBillions": 0.0334, "numLayers": 12, "numAttentionHeads": 12, "numKvHeads": 12,
+    "headDim": 32, "contextLength": 512, "dtype": "float32", "encoderOnly": True,
+}
+
+
+def embedder(**kw: Any) -> dict[str, Any]:
+    return model(**{"id": "emb", "source": "BAAI/bge-small-en-v1.5", "task": "embed",
+                    "engineArgs": {"max_model_len": 512}, "facts": BGE_FACTS,
+                    "autoscaling": {"minReplicas": 1, "maxReplicas": 2}, **kw})
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_every_stack_file_passes_the_check(stack: str) -> None:
+    """Staging and prod serve bge-small-en (task embed) next to their chat models."""
+    values, secrets = stack_config(stack)
+    cfg = validate(*own_keys(values, set(secrets)))
+    new_cluster = cfg.ray_service.upgrade_strategy == "NewCluster"
+    assert capacity.problems(cfg.serving.models, cfg.gpu_node_pools,
+                             new_cluster_upgrade=new_cluster) == []
+    tasks = {m.task for m in cfg.serving.models}
+    assert stack == "dev" or "embed" in tasks
+
+
+def test_an_embedder_too_large_for_its_pool() -> None:
+    """An 8B decoder embedder kept in float32 (engineArgs.dtype) needs 29.8 GiB of weights plus
+    one 32k sequence of KV cache: more than one A10G's 0.9 x 24 GiB."""
+    big = {"parametersBillions": 8, "numLayers": 32, "numAttentionHeads": 32, "numKvHeads": 8,
+           "headDim": 128, "contextLength": 32768, "dtype": "float32"}
+    msg = problems_of(serve(embedder(
+        source="acme/embed-8b", facts=big,
+        engineArgs={"max_model_len": 32768, "dtype": "float32"},
+        accelerator={"acceleratorType": "A10G"})))
+    assert (f"{P}serving.models[0]: does not fit: 8B parameters in float32 are 29.80 GiB of "
+            "weights + 8.00 GiB of KV cache for max_model_len 32768 + 0.06 GiB of activations "
+            "for max_num_batched_tokens 2048 (task embed, pooling runner) = 37.9 GiB, but 1 x "
+            "24 GiB (A10G, pool g5) x gpu_memory_utilization 0.9 = 21.6 GiB") in msg
+    # With dtype auto vLLM downcasts the float32 checkpoint to float16 (14.9 GiB): it fits.
+    values, secrets = dev_values()
+    serve(embedder(source="acme/embed-8b", facts=big, engineArgs={"max_model_len": 8192},
+                   accelerator={"acceleratorType": "A10G"}))(values)
+    validate(values, secrets)
+
+
+def test_a_reranker_too_large_names_task_score() -> None:
+    facts = {**BGE_FACTS, "parametersBillions": 12, "numAttentionHeads": 16, "headDim": 64}
+    msg = problems_of(serve(embedder(id="rr", task="score", source="acme/rerank-12b",
+                                     facts=facts, accelerator={"acceleratorType": "A10G"})))
+    assert (f"{P}serving.models[0]: does not fit: 12B parameters in float16 are 22.35 GiB of "
+            "weights + no KV cache (encoder-only) + 0.01 GiB of activations for "
+            "max_num_batched_tokens 2048 (task score, pooling runner)") in msg
+
+
+def test_encoder_only_embedders_count_no_kv_cache_but_their_activations() -> None:
+    """A BERT-style embedder's memory is its weights and one forward pass of
+    max_num_batched_tokens (raised to max_model_len: no chunked prefill for it); a decoder
+    embedder of the same shape also needs one max_model_len sequence of KV cache."""
+    values, secrets = dev_values()
+    serve(embedder(engineArgs={"max_model_len": 8192}))(values)
+    cfg = validate(values, secrets)
+    (spec,) = cfg.serving.models
+    pool = next(p for p in cfg.gpu_node_pools if p.name == "g6e")
+    need = capacity.memory_need(spec, pool, spec.facts)
+    assert not isinstance(need, str)
+    assert need.kv_gib == 0 and need.lora_gib == 0
+    assert capacity.max_num_batched_tokens(spec, spec.facts) == 8192
+    assert need.activations_gib == pytest.approx(2 * 8192 * 384 * 2 / 2**30)
+    assert need.weights_gib == pytest.approx(0.0334e9 * 2 / 2**30)  # float32 -> float16
+    causal = spec.model_copy(update={"facts": spec.facts.model_copy(
+        update={"encoder_only": False})})
+    need = capacity.memory_need(causal, pool, causal.facts)
+    assert not isinstance(need, str)
+    assert need.kv_gib == pytest.approx(2 * 12 * 12 * 32 * 2 * 8192 / 2**30)
+    assert capacity.max_num_batched_tokens(causal, causal.facts) == 2048
+
+
+def test_an_embedder_on_more_gpus_than_it_needs_wastes_them() -> None:
+    big_g6e = pools()
+    big_g6e[0]["sizes"] = ["12xlarge"]
+    msg = problems_of(serve(
+        embedder(engineArgs={"max_model_len": 512, "tensor_parallel_size": 2},
+                 accelerator={"gpusPerReplica": 2}),
+        pool_list=big_g6e,
+    ))
+    assert (f"{P}serving.models[0].accelerator.gpusPerReplica: 2 GPUs, but this embed model "
+            "needs 0.07 GiB") in msg
+    assert ("which 1 x 48 GiB (L40S, pool g6e) x gpu_memory_utilization 0.9 holds; a pooling "
+            "model has no KV cache to use the other 1: set gpusPerReplica 1") in msg
+    # A generative model on 2 GPUs it does not strictly need is fine: the rest is KV cache.
+    values, secrets = dev_values()
+    serve(model(engineArgs={"max_model_len": 8192, "tensor_parallel_size": 2},
+                accelerator={"gpusPerReplica": 2}), pool_list=big_g6e)(values)
+    validate(values, secrets)
