@@ -8,6 +8,9 @@ Not supported, with an OpenAI-style error: stored responses (vLLM keeps them in 
 memory only, and only with VLLM_ENABLE_RESPONSES_API_STORE), hence `previous_response_id`,
 `background` and GET / DELETE / cancel of a response id. `store: true` (the API's default) is
 accepted and ignored, as vLLM does.
+
+The `file_search` tool is run here, by the gateway, over the caller's vector stores
+(serve_app/rag/file_search.py); vLLM never sees it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from fastapi import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from serve_app.errors import GatewayError
+from serve_app.rag.file_search import parse_tools, rewrite_stream
 from serve_app.ray_compat import OpenAIHTTPException, ResponsesRequest, VLLMErrorResponse
 
 _NOT_STORED = (
@@ -52,6 +56,12 @@ class ResponsesRoutes:
 
     async def responses(self, body: ResponsesRequest, request: Request) -> Response:
         reject_unsupported(body)
+        search, other_tools = parse_tools(body.tools)
+        answer = None
+        if search is not None:  # run by the gateway, never sent to vLLM (rag/file_search.py)
+            answer, body = await self.file_search(  # type: ignore[attr-defined]
+                search, other_tools, body, request
+            )
         stream = self._get_response(  # type: ignore[attr-defined]
             body=body, call_method="responses", raw_request=request
         )
@@ -61,8 +71,11 @@ class ResponsesRoutes:
                 message=first.error.message, status_code=first.error.code, type=first.error.type
             )
         if isinstance(first, dict):
-            return JSONResponse(first)
-        return StreamingResponse(_joined(first, stream), media_type="text/event-stream")
+            return JSONResponse(answer.response(first) if answer else first)
+        events = _joined(first, stream)
+        if answer is not None:
+            events = rewrite_stream(answer, events)
+        return StreamingResponse(events, media_type="text/event-stream")
 
     async def stored_response(self, response_id: str) -> Response:
         raise GatewayError(404, _NOT_STORED.format(response_id), code="response_not_found")

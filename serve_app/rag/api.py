@@ -31,6 +31,7 @@ from serve_app.rag import metrics
 from serve_app.rag.chunking import split
 from serve_app.rag.config import Pipeline, RagConfig
 from serve_app.rag.extract import check_upload, extract_text
+from serve_app.rag.file_search import RESULTS_INCLUDE, Answer, FileSearch, instructions, query_text
 from serve_app.rag.models import embed, is_error, score
 from serve_app.rag.store import ChunkHit, Page, VectorDB
 from serve_app.ray_compat import OpenAIHTTPException
@@ -423,6 +424,41 @@ class RagRoutes:
             "has_more": False,
             "next_page": None,
         })
+
+    # ---- Responses API file_search -------------------------------------------------------
+
+    async def file_search(
+        self, search: FileSearch, other_tools: list[Any], body: Any, request: Request
+    ) -> tuple[Answer, Any]:
+        """Search the caller's stores for the Responses call's question; return what to add to
+        the answer and the body to send to the model (chunks in `instructions`, tool gone)."""
+        if self._db is None:
+            raise _bad("The file_search tool needs vector stores, which are not enabled on this"
+                       " gateway (serving.rag.enabled).", f"tools[{search.index}]",
+                       "unsupported_tool")
+        query = query_text(body.input)
+        if not query:
+            raise _bad("file_search needs a user message with text to search for.", "input")
+        try:
+            hits = await self._retrieve(self._tenant(request), search.vector_store_ids, query,
+                                        search.max_num_results, self._rag.embedder,
+                                        "file_search")
+        except GatewayError as exc:
+            if exc.status == 404:  # a store that is not the caller's: named by its path
+                exc.param = search.param("vector_store_ids")
+            raise
+        hits = [h for h in hits if h.score >= search.score_threshold]
+        answer = Answer(search, query, hits, RESULTS_INCLUDE in (body.include or []))
+        choice = body.tool_choice
+        if getattr(choice, "type", None) == "file_search" or (
+            isinstance(choice, dict) and choice.get("type") == "file_search"
+        ) or (choice == "required" and not other_tools):
+            choice = "auto" if other_tools else "none"  # the search was that call
+        routed = body.model_copy(update={
+            "tools": other_tools, "tool_choice": choice,
+            "instructions": instructions(hits, body.instructions),
+        })
+        return answer, routed
 
     # ---- pipelines -----------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """RAG metrics (ray.util.metrics: exported by every Ray node's metrics port with a `ray_` prefix).
 
 Prometheus names (what the dashboard row and alerts query):
-  ray_llm_platform_rag_retrieval_seconds        histogram  {source: search|pipeline}
+  ray_llm_platform_rag_retrieval_seconds        histogram  {source: search|pipeline|file_search}
       embed-the-query excluded: the database search (+ rerank for pipelines)
   ray_llm_platform_rag_chunks_searched          histogram  {source}  chunks returned per search
   ray_llm_platform_rag_ingested_chunks_total    counter    chunks written (rate = ingestion rate)

@@ -151,6 +151,76 @@ def test_pipeline_answers_with_sources_naming_the_right_file(
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
 
 
+def _file_search(store: str, **fields: object) -> dict:
+    return {"type": "file_search", "vector_store_ids": [store], **fields}
+
+
+def test_responses_file_search_cites_the_right_file(rag_app: LocalApp, corpus: dict) -> None:
+    """The Responses API's file_search tool (serve_app/rag/file_search.py): the gateway
+    searches the caller's store, and the answer parsed by the openai client has the
+    file_search_call item (with results when included) and file citations."""
+    client = _client(rag_app)
+    question = QUESTIONS["tides.pdf"]
+    response = client.responses.create(
+        model="tiny-chat", input=question, max_output_tokens=8,
+        tools=[_file_search(corpus["store"], max_num_results=1)],
+        include=["file_search_call.results"],
+    )
+    call, message = response.output[0], response.output[-1]
+    assert call.type == "file_search_call" and call.status == "completed"
+    assert call.queries == [question]
+    assert [r.filename for r in call.results] == ["tides.pdf"] and call.results[0].text
+    assert message.type == "message"
+    citations = message.content[0].annotations
+    assert [(c.type, c.filename) for c in citations] == [("file_citation", "tides.pdf")]
+    assert citations[0].file_id == corpus["files"]["tides.pdf"]
+    assert [t.type for t in response.tools] == ["file_search"]
+    # Without `include`, the call item carries no results (as OpenAI's).
+    plain = client.responses.create(
+        model="tiny-chat", input=QUESTIONS["volcano.md"], max_output_tokens=4,
+        tools=[_file_search(corpus["store"], max_num_results=1)],
+    )
+    assert plain.output[0].type == "file_search_call" and plain.output[0].results is None
+    assert plain.output[-1].content[0].annotations[0].filename == "volcano.md"
+
+    events = []
+    with client.responses.create(
+        model="tiny-chat", input=QUESTIONS["sourdough.txt"], max_output_tokens=8, stream=True,
+        tools=[_file_search(corpus["store"], max_num_results=1)],
+        include=["file_search_call.results"],
+    ) as stream:
+        events = list(stream)
+    types = [e.type for e in events]
+    assert "response.file_search_call.completed" in types, types
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    added = [e for e in events if e.type == "response.output_item.added"]
+    assert [(e.output_index, e.item.type) for e in added][:2] == [
+        (0, "file_search_call"), (1, "message")]
+    annotated = [e for e in events if e.type == "response.output_text.annotation.added"]
+    assert annotated and annotated[0].annotation.filename == "sourdough.txt"
+    final = events[-1].response
+    assert [o.type for o in final.output] == ["file_search_call", "message"]
+    assert final.output[0].results[0].filename == "sourdough.txt"
+
+
+def test_responses_file_search_bad_input(rag_app: LocalApp, corpus: dict) -> None:
+    other = _client(rag_app, KEY_OTHER)
+    with pytest.raises(openai.NotFoundError) as info:  # the admin key's store
+        other.responses.create(model="tiny-chat", input="tides?",
+                               tools=[_file_search(corpus["store"])])
+    assert info.value.body["param"] == "tools[0].vector_store_ids"
+    client = _client(rag_app)
+    with pytest.raises(openai.NotFoundError) as info:
+        client.responses.create(model="tiny-chat", input="tides?",
+                                tools=[_file_search("vs_missing")])
+    assert info.value.body["param"] == "tools[0].vector_store_ids"
+    for bad in (0, 51):
+        with pytest.raises(openai.BadRequestError) as info:
+            client.responses.create(model="tiny-chat", input="tides?",
+                                    tools=[_file_search(corpus["store"], max_num_results=bad)])
+        assert info.value.body["param"] == "tools[0].max_num_results"
+
+
 def test_rag_metrics_are_exported(rag_app: LocalApp, corpus: dict) -> None:
     """The names the dashboard row and alerts use (serve_app/rag/metrics.py) reach Ray's
     Prometheus endpoint after ingestion and searches (Ray exports every few seconds)."""
