@@ -3,7 +3,9 @@
 Used by the gateway's own start-up (`serve_app.rag.store`) and by the platform's migration Job
 (`python -m serve_app.rag.schema`, which reads the DSN from an environment variable). Every
 statement is idempotent (`IF NOT EXISTS`) and the whole migration runs in one transaction under
-an advisory lock, so replicas starting together and a Job racing them are all safe.
+an advisory lock, so replicas starting together and a Job racing them are all safe. On AWS the
+Job also creates the application's own role (`--app-role`): row access only, no DDL; the
+gateway then connects as that role and leaves the migration to the Job.
 
 Vectors of any dimension share one `rag_chunks.embedding vector` column (stores may be embedded
 by different models); each dimension gets a partial HNSW expression index over
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import sys
 from typing import Any
 
@@ -132,42 +135,98 @@ def _check_dims(dimensions: int) -> None:
         raise ValueError(f"embedding dimensions must be an integer in 1..2000, got {dimensions!r}")
 
 
-async def migrate(conn: Any, dimensions: list[int] | tuple[int, ...] = ()) -> None:
-    """Create or complete the schema (and the HNSW index of each given dimension) on an open
-    psycopg AsyncConnection. One transaction under an advisory lock: safe to run concurrently."""
+# The tables the application reads and writes (every table of STATEMENTS but the version log,
+# which it may only read), and the sequence of rag_chunks.id (bigserial).
+APP_TABLES = ("rag_files", "rag_vector_stores", "rag_vector_store_files", "rag_chunks")
+APP_SEQUENCES = ("rag_chunks_id_seq",)
+_ROLE_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def app_role_statements(role: str) -> list[Any]:
+    """Least privilege for the application's database role (created if missing, as a LOGIN
+    role without a password): connect, use the schema, read and write rows of the RAG tables;
+    no CREATE on the schema, no table ownership, hence no DDL (PostgreSQL 15+ no longer grants
+    CREATE on `public` to PUBLIC: "Schemas" / "The Public Schema" in its manual). On RDS/Aurora
+    it is also granted `rds_iam`, so it logs in only with an IAM token (RDS user guide, "Creating
+    a database account using IAM authentication"); that role exists only there."""
+    from psycopg import sql
+
+    if not _ROLE_RE.fullmatch(role):
+        raise ValueError(f"database role {role!r} must match {_ROLE_RE.pattern}")
+    r = sql.Identifier(role)
+    return [
+        sql.SQL("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {name}) THEN "
+                "CREATE ROLE {role} LOGIN; END IF; END $$").format(name=sql.Literal(role), role=r),
+        sql.SQL("ALTER ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+                "NOBYPASSRLS").format(r),
+        sql.SQL("DO $$ BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'rds_iam') THEN "
+                "GRANT rds_iam TO {}; END IF; END $$").format(r),
+        sql.SQL("DO $$ BEGIN EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', "
+                "current_database(), {}); END $$").format(sql.Literal(role)),
+        sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(r),
+        sql.SQL("GRANT SELECT ON rag_schema_version TO {}").format(r),
+        sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}").format(
+            sql.SQL(", ").join(map(sql.Identifier, APP_TABLES)), r),
+        sql.SQL("GRANT USAGE, SELECT ON SEQUENCE {} TO {}").format(
+            sql.SQL(", ").join(map(sql.Identifier, APP_SEQUENCES)), r),
+    ]
+
+
+async def migrate(
+    conn: Any, dimensions: list[int] | tuple[int, ...] = (), app_role: str | None = None
+) -> None:
+    """Create or complete the schema (and the HNSW index of each given dimension; and the
+    application's role, `app_role`, with its grants) on an open psycopg AsyncConnection. One
+    transaction under an advisory lock: safe to run concurrently."""
+    grants = app_role_statements(app_role) if app_role else []
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
         for statement in STATEMENTS:
             await conn.execute(statement)
         for dims in dimensions:
             await conn.execute(hnsw_index_sql(dims))
+        for grant in grants:
+            await conn.execute(grant)
 
 
 async def ensure_hnsw_index(conn: Any, dimensions: int) -> None:
-    """The HNSW index of one dimension (idempotent; serialised with migrations by the lock)."""
+    """The HNSW index of one dimension (idempotent; serialised with migrations by the lock).
+    An index that exists is left alone without any DDL: the application's role may not create
+    indexes (the migration Job builds the configured dimensions' up front)."""
+    _check_dims(dimensions)
+    cur = await conn.execute("SELECT to_regclass(%s) IS NOT NULL",
+                             (hnsw_index_name(dimensions),))
+    row = await cur.fetchone()
+    if row and row[0]:
+        return
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
         await conn.execute(hnsw_index_sql(dimensions))
 
 
-async def _main_async(dsn: str, dimensions: list[int]) -> None:
+async def _main_async(dsn: str, dimensions: list[int], app_role: str | None = None) -> None:
     import psycopg
 
     async with await psycopg.AsyncConnection.connect(dsn) as conn:
-        await migrate(conn, dimensions)
+        await migrate(conn, dimensions, app_role)
         cur = await conn.execute("SELECT max(version) FROM rag_schema_version")
         row = await cur.fetchone()
         print(f"rag schema at version {row[0] if row else '?'}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m serve_app.rag.schema [--dimensions 384 ...]`: migrate the database named by
-    $LLM_PLATFORM_RAG_DSN (or --dsn-env VAR). Exit 1 with the reason on failure."""
+    """`python -m serve_app.rag.schema [--dimensions 384 ...] [--app-role NAME]`: migrate the
+    database named by $LLM_PLATFORM_RAG_DSN (or --dsn-env VAR). Exit 1 with the reason on
+    failure."""
     parser = argparse.ArgumentParser(description="Create or complete the RAG database schema.")
     parser.add_argument("--dsn-env", default=DSN_ENV_VAR, help="env var holding the libpq DSN")
     parser.add_argument(
         "--dimensions", type=int, nargs="*", default=[],
         help="embedding dimensions to build HNSW indexes for (the gateway also adds them lazily)",
+    )
+    parser.add_argument(
+        "--app-role", default=None,
+        help="create (if missing) the application's database role and grant it row access only",
     )
     args = parser.parse_args(argv)
     dsn = os.environ.get(args.dsn_env, "")
@@ -176,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     try:
-        asyncio.run(_main_async(dsn, args.dimensions))
+        asyncio.run(_main_async(dsn, args.dimensions, args.app_role))
     except Exception as exc:  # report any driver error as one line, for the Job's log
         print(f"error: migration failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -112,3 +112,63 @@ def test_cli_migrates(postgres, monkeypatch, capsys) -> None:
     monkeypatch.setenv(schema.DSN_ENV_VAR, _fresh_db(postgres.dsn))
     assert schema.main(["--dimensions", "384"]) == 0
     assert f"version {schema.SCHEMA_VERSION}" in capsys.readouterr().out
+
+
+def test_app_role_reads_and_writes_rows_but_runs_no_ddl(postgres) -> None:
+    """The migration's application role (what the gateway logs in as on AWS): row access to
+    every RAG table, the chunk id sequence and an existing HNSW index; CREATE and DROP of
+    tables and indexes, and ALTER, are refused. Run twice: the grants are idempotent."""
+    dsn = _fresh_db(postgres.dsn)
+    role = "rag_app_test"
+
+    async def run() -> None:
+        async with await psycopg.AsyncConnection.connect(dsn) as conn:
+            await schema.migrate(conn, (8,), app_role=role)
+            await schema.migrate(conn, (8,), app_role=role)  # again: nothing new, no error
+            await conn.execute(f"SET ROLE {role}")
+            await schema.ensure_hnsw_index(conn, 8)  # exists: no DDL, so allowed
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                await schema.ensure_hnsw_index(conn, 16)  # would be DDL
+
+    asyncio.run(run())
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        attrs = conn.execute("SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole "
+                             "FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+        assert attrs == (True, False, False, False)
+        conn.execute(f"SET ROLE {role}")
+        conn.execute("INSERT INTO rag_files VALUES ('f1', 't', 'a.txt', 'assistants', 3, "
+                     "'\\x01', 'abc', 1)")
+        conn.execute("INSERT INTO rag_vector_stores (id, tenant, embedder, created_at, "
+                     "last_active_at) VALUES ('vs1', 't', 'e', 1, 1)")
+        conn.execute("INSERT INTO rag_vector_store_files (vector_store_id, file_id, status, "
+                     "chunking, created_at) VALUES ('vs1', 'f1', 'completed', '{}', 1)")
+        conn.execute("INSERT INTO rag_chunks (vector_store_id, file_id, chunk_index, content, "
+                     "dimensions, embedding) VALUES ('vs1', 'f1', 0, 'abc', 8, "
+                     "'[1,0,0,0,0,0,0,0]')")
+        conn.execute("UPDATE rag_vector_stores SET name = 'n' WHERE id = 'vs1'")
+        assert conn.execute("SELECT count(*) FROM rag_chunks").fetchone() == (1,)
+        assert conn.execute("SELECT max(version) FROM rag_schema_version").fetchone() == (
+            schema.SCHEMA_VERSION,)
+        for ddl in ("CREATE TABLE rag_evil (x int)", "DROP TABLE rag_chunks",
+                    "DROP INDEX rag_chunks_hnsw_8", "ALTER TABLE rag_files ADD COLUMN x int",
+                    "TRUNCATE rag_files", "INSERT INTO rag_schema_version VALUES (99)"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(ddl)
+        conn.execute("DELETE FROM rag_vector_stores WHERE id = 'vs1'")  # cascades to chunks
+        assert conn.execute("SELECT count(*) FROM rag_chunks").fetchone() == (0,)
+
+
+@pytest.mark.parametrize("role", ["Rag", "rag-app", "x; DROP TABLE rag_files", ""])
+def test_bad_app_role_names_are_refused_before_any_sql(role: str) -> None:
+    with pytest.raises(ValueError, match="database role"):
+        schema.app_role_statements(role)
+
+
+def test_cli_creates_the_app_role(postgres, monkeypatch, capsys) -> None:
+    dsn = _fresh_db(postgres.dsn)
+    monkeypatch.setenv(schema.DSN_ENV_VAR, dsn)
+    assert schema.main(["--dimensions", "8", "--app-role", "rag_app_cli"]) == 0
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT has_table_privilege('rag_app_cli', 'rag_chunks', 'INSERT'),"
+                            " has_schema_privilege('rag_app_cli', 'public', 'CREATE')"
+                            ).fetchone() == (True, False)
