@@ -54,7 +54,13 @@ class GatewayIngress(ResponsesRoutes, RagRoutes, OpenAiIngress):
     Responses API (serve_app/responses_api.py) and, with `rag.enabled`, vector stores and
     pipelines (serve_app/rag/api.py)."""
 
-    def __init__(self, llm_deployments: dict, model_cards: dict, *, serving: dict, **kwargs: Any):
+    # Async: Ray Serve awaits the constructor before the replica takes traffic
+    # (ray/serve/api.py, ingress(): ASGIIngressWrapper.__init__ awaits a coroutine __init__;
+    # ray/serve/_private/replica.py initialize_callable), so the Redis warm-up below is done
+    # before the first request.
+    async def __init__(  # type: ignore[misc]
+        self, llm_deployments: dict, model_cards: dict, *, serving: dict, **kwargs: Any
+    ) -> None:
         super().__init__(llm_deployments, model_cards, **kwargs)
         self._cfg = ServingConfig.model_validate(serving)
         self._aliases = AliasTable.from_config(self._cfg)
@@ -66,7 +72,7 @@ class GatewayIngress(ResponsesRoutes, RagRoutes, OpenAiIngress):
         self._init_rag()
         if self._cfg.auth.enabled and not KeyStore(self._cfg.auth).checker.keys:
             logger.warning("auth is enabled but no API keys are configured: all calls get 401")
-        self._tenants = TenantGate.in_replica(self._cfg.tenants, context_lengths(self._cfg))
+        self._tenants = await TenantGate.in_replica(self._cfg.tenants, context_lengths(self._cfg))
 
     @staticmethod
     def _key(request: Request | None) -> ApiKey | None:

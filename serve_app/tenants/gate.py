@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import calendar
 import datetime as dt
+import functools
 import json
 import logging
 import math
@@ -55,12 +56,18 @@ def ceil_s(seconds: float) -> int:
     return max(1, math.ceil(seconds))
 
 
+@functools.lru_cache(maxsize=4)
+def _month(year: int, month: int) -> tuple[str, float]:
+    days = calendar.monthrange(year, month)[1]
+    end = dt.datetime(year, month, 1, tzinfo=dt.UTC) + dt.timedelta(days=days)
+    return f"{year:04d}{month:02d}", end.timestamp()
+
+
 def month_window(now: float) -> tuple[str, int]:
     """The UTC calendar month of `now` as YYYYMM, and seconds until it ends."""
-    t = dt.datetime.fromtimestamp(now, dt.UTC)
-    days = calendar.monthrange(t.year, t.month)[1]
-    end = dt.datetime(t.year, t.month, 1, tzinfo=dt.UTC) + dt.timedelta(days=days)
-    return f"{t.year:04d}{t.month:02d}", max(1, int(end.timestamp() - now))
+    t = time.gmtime(now)
+    month_id, end = _month(t.tm_year, t.tm_mon)
+    return month_id, max(1, int(end - now))
 
 
 def duration(seconds: float) -> str:
@@ -203,6 +210,8 @@ class TenantGate:
         if url:
             try:
                 from redis.asyncio import Redis
+                from redis.asyncio.retry import Retry
+                from redis.backoff import NoBackoff
                 from redis.exceptions import RedisError
 
                 from serve_app.tenants.limiter import RedisLimiter
@@ -216,7 +225,10 @@ class TenantGate:
                 password=environ.get(cfg.redis_password_env_var) or None,
                 socket_timeout=self._timeout,
                 socket_connect_timeout=self._timeout,
-                retry_on_timeout=False,
+                # No retries: redis-py's default re-sends a command after a timeout or a lost
+                # connection, and a script that charges must not run twice. Past the timeout
+                # the request is decided by redisFailureMode instead.
+                retry=Retry(NoBackoff(), 0),
             )
             self._limiter = RedisLimiter(client, cfg.key_prefix, lease_ttl_s=cfg.lease_ttl_s,
                                          budget_day_seconds=cfg.budget_day_seconds)
@@ -226,11 +238,30 @@ class TenantGate:
                          cfg.redis_url_env_var, cfg.redis_failure_mode)
 
     @classmethod
-    def in_replica(cls, cfg: TenantsConfig, contexts: Mapping[str, int]) -> TenantGate:
-        """The gate of a Serve replica: metrics go to Ray's exporter."""
+    async def in_replica(cls, cfg: TenantsConfig, contexts: Mapping[str, int]) -> TenantGate:
+        """The gate of a Serve replica, warmed up: metrics go to Ray's exporter."""
         from serve_app.tenants.metrics import RayMeter
 
-        return cls(cfg, contexts, meter=RayMeter())
+        gate = cls(cfg, contexts, meter=RayMeter())
+        await gate.warm()
+        return gate
+
+    async def warm(self) -> bool:
+        """Connect to Redis and load the scripts, bounded by redisWarmupTimeoutMs. Called when
+        the replica starts (Ray Serve awaits an async __init__ before the replica takes
+        traffic): a cold replica's first calls under load otherwise pay for the connection
+        and the script load inside the short per-call timeout, and fail open uncounted. On
+        failure the replica starts anyway; its first call connects and loads (NOSCRIPT)."""
+        if self._limiter is None:
+            return False
+        try:
+            async with asyncio.timeout(self._cfg.redis_warmup_timeout_ms / 1000):
+                await self._limiter.warm()
+        except (*self._errors, RuntimeError) as exc:
+            logger.warning("tenant limits: Redis warm-up failed (%s: %s); the first requests"
+                           " connect", type(exc).__name__, exc)
+            return False
+        return True
 
     def limits(self, key_name: str) -> TenantLimits | None:
         return self._store.limits.get(key_name)

@@ -10,6 +10,11 @@ calendar month. Concurrency is a sorted set of leases (score: expiry time), rene
 request runs: slots of a replica that dies free themselves.
 
 Time comes from Redis (`TIME`), not from the replicas, so replicas with skewed clocks agree.
+
+Every script call of one replica goes through one connection, pipelined: the calls made while
+a batch is on the wire go out together in the next (`_Pipeliner`). A busy replica then pays one
+socket write and read per batch instead of per call, and never opens connections in a burst;
+`warm()` opens that connection and loads the scripts when the replica starts.
 Scripts touch keys they build from a prefix with a hash tag (`{name}`), i.e. one slot: fine on
 a single Redis (ElastiCache replication group, the in-cluster Redis); Redis Cluster would need
 every key declared, which this does not do.
@@ -18,9 +23,12 @@ every key declared, which this does not do.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from serve_app.tenants.policy import TenantLimits
 
@@ -191,6 +199,83 @@ class Charge:
     monthly: bool
 
 
+@dataclass
+class _Call:
+    script: str
+    args: list[Any]
+    future: asyncio.Future = field(repr=False)
+
+
+def sha1(script: str) -> str:
+    return hashlib.sha1(script.encode()).hexdigest()
+
+
+_SHA1 = {script: sha1(script) for script in (ADMIT, SETTLE, RENEW)}
+
+
+class _Pipeliner:
+    """Sends script calls by EVALSHA in pipelines, one batch on the wire at a time: the calls
+    queued while a batch is out go in the next. A script Redis does not know (restarted,
+    flushed, never warmed) is loaded and its calls re-sent once. A call whose caller stopped
+    waiting (its timeout) before its batch went out is dropped, never sent: a request decided
+    without Redis is then not counted either. Nothing is retried after it was sent (the
+    client has no retries): a script that charges must not run twice."""
+
+    def __init__(self, client: Redis) -> None:
+        self._client = client
+        self._queue: list[_Call] = []
+        self._flusher: asyncio.Task | None = None
+
+    async def call(self, script: str, args: list[Any]) -> Any:
+        loop = asyncio.get_running_loop()
+        call = _Call(script, args, loop.create_future())
+        self._queue.append(call)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = loop.create_task(self._flush())
+        return await call.future
+
+    async def _flush(self) -> None:
+        while self._queue:
+            batch = [c for c in self._queue if not c.future.done()]
+            self._queue = []
+            if not batch:
+                continue
+            try:
+                results = await self._send(batch)
+            except BaseException as exc:  # connection lost, timeout, or this task cancelled
+                for c in batch:
+                    if not c.future.done():
+                        c.future.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                continue
+            for c, result in zip(batch, results, strict=True):
+                if c.future.done():
+                    continue
+                if isinstance(result, Exception):
+                    c.future.set_exception(result)
+                else:
+                    c.future.set_result(result)
+
+    async def _send(self, batch: list[_Call]) -> list[Any]:
+        results = await self._pipeline(batch)
+        missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+        if missing:
+            for script in {batch[i].script for i in missing}:
+                await self._client.script_load(script)
+            for i, result in zip(missing, await self._pipeline([batch[i] for i in missing]),
+                                 strict=True):
+                results[i] = result
+        return results
+
+    async def _pipeline(self, batch: list[_Call]) -> list[Any]:
+        pipe = self._client.pipeline(transaction=False)
+        for c in batch:
+            pipe.evalsha(_SHA1[c.script], 0, *c.args)
+        # A script's error comes back in place as a ResponseError (NoScriptError is one).
+        return list(await pipe.execute(raise_on_error=False))
+
+
 class RedisLimiter:
     def __init__(self, client: Redis, key_prefix: str, *, lease_ttl_s: float,
                  budget_day_seconds: int) -> None:
@@ -198,9 +283,17 @@ class RedisLimiter:
         self._prefix = key_prefix
         self._lease_ms = int(lease_ttl_s * 1000)
         self._day_s = budget_day_seconds
-        self._admit = client.register_script(ADMIT)
-        self._settle = client.register_script(SETTLE)
-        self._renew = client.register_script(RENEW)
+        self._pipe = _Pipeliner(client)
+
+    async def warm(self) -> None:
+        """Open the connection and load the scripts (a replica's start, before traffic), so
+        the first admissions cost one round trip, not connect + NOSCRIPT + load + retry."""
+        await self._client.ping()
+        for script in (ADMIT, SETTLE, RENEW):
+            loaded = await self._client.script_load(script)
+            loaded = loaded.decode() if isinstance(loaded, bytes) else loaded
+            if loaded != _SHA1[script]:
+                raise RuntimeError(f"Redis gave SHA1 {loaded} for a script of SHA1 {_SHA1[script]}")
 
     def prefix(self, key_name: str) -> str:
         # The hash tag keeps one key's counters in one slot.
@@ -212,12 +305,12 @@ class RedisLimiter:
     ) -> tuple[Decision, Charge]:
         prefix = self.prefix(key_name)
         lease = lease if limits.max_concurrent is not None else ""
-        raw = await self._admit(
-            args=[
+        raw = await self._pipe.call(
+            ADMIT, [
                 prefix, _limit(limits.rpm), _limit(limits.tpm), _limit(limits.max_concurrent),
                 _limit(limits.daily_tokens), _limit(limits.monthly_tokens), tokens, lease,
                 self._lease_ms, self._day_s, month_id, month_left_s,
-            ]
+            ],
         )
         ok, reason, retry_ms, rpm_left, rpm_reset, tpm_left, tpm_reset, bucket, day_id = raw
         decision = Decision(
@@ -239,16 +332,16 @@ class RedisLimiter:
         return decision, charge
 
     async def settle(self, charge: Charge, used_tokens: int) -> None:
-        await self._settle(
-            args=[
+        await self._pipe.call(
+            SETTLE, [
                 charge.prefix, charge.tokens - used_tokens, charge.bucket, charge.day_id,
                 charge.month_id, charge.lease, int(charge.tpm), int(charge.daily),
                 int(charge.monthly),
-            ]
+            ],
         )
 
     async def renew(self, charge: Charge) -> None:
-        await self._renew(args=[charge.prefix, charge.lease, self._lease_ms])
+        await self._pipe.call(RENEW, [charge.prefix, charge.lease, self._lease_ms])
 
     async def keep_lease(self, charge: Charge, timeout_s: float) -> None:
         """Renew `charge`'s lease every third of its lifetime until cancelled."""

@@ -52,6 +52,12 @@ class TenantsConfig(_Strict):
         description="Bound on one admission or settlement round trip; past it the request is"
         " decided as `redisFailureMode` says, and Redis is skipped for a second.",
     )
+    redis_warmup_timeout_ms: float = Field(
+        5000.0, gt=0, le=60_000,
+        description="Bound on connecting to Redis and loading the limiter's scripts when an"
+        " ingress replica starts, before it takes traffic; past it the replica starts anyway"
+        " and its first request connects (within redisTimeoutMs).",
+    )
     redis_failure_mode: Literal["open", "closed"] = Field(
         "open",
         description="When Redis cannot be reached in time: open admits requests of limited keys"
