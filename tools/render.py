@@ -35,6 +35,7 @@ import yaml
 from pulumi.runtime import config as rc
 
 from infra.config import PROJECT, ConfigError
+from serve_app.yaml_keys import boolean_key_problems
 from tools import rayservice_summary
 from tools.cost_summary import (
     database_cost,
@@ -107,6 +108,9 @@ def stack_config(
     if not path.exists():
         raise FileNotFoundError(f"no stack file {path.name}")
     doc = yaml.safe_load(path.read_text()) or {}
+    problems = boolean_key_problems(doc.get("config") or {})
+    if problems:  # json.dumps would turn the key into "true" and the error would name that
+        raise ConfigError([f"{path.name}: config.{p}" for p in problems])
     values: dict[str, str] = {}
     secrets: list[str] = []
     for key, value in (doc.get("config") or {}).items():

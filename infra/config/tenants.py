@@ -24,6 +24,7 @@ from collections.abc import Mapping
 
 from serve_app.config import Name
 from serve_app.tenants.policy import TenantLimits
+from serve_app.yaml_keys import QUOTE_IT
 
 Tenants = dict[Name, TenantLimits]
 
@@ -40,7 +41,8 @@ def problems(
     """(key name, message) for each limit on a key apiKeys does not define, and for limits
     that cannot be counted because there is no Redis."""
     out = [
-        (name, f"no API key of that name in apiKeys (defined: {sorted(key_names) or 'none'})")
+        (name, f"no API key of that name in apiKeys (defined: {sorted(key_names) or 'none'})"
+         + (f"; {QUOTE_IT}" if name.lower() in ("true", "false") else ""))
         for name in tenants
         if name not in key_names
     ]

@@ -22,6 +22,7 @@ import yaml
 from pydantic import Field
 
 from serve_app.config import StrictModel
+from serve_app.yaml_keys import boolean_key_problems
 
 logger = logging.getLogger("ray.serve")
 
@@ -107,6 +108,9 @@ def parse_limits_yaml(
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise LimitsError(f"{where or 'limits'}: not valid YAML: {exc}") from None
+    problems = boolean_key_problems(data, where)
+    if problems:  # `on: {rpm: 5}` would otherwise be refused as "True: not a valid string"
+        raise LimitsError("; ".join(problems))
     return parse_limits(data, known_keys=known_keys, where=where)
 
 

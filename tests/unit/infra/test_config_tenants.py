@@ -103,3 +103,26 @@ def test_redis_env_names_come_from_the_serving_config() -> None:
     assert env[1]["name"] == "LLM_PLATFORM_REDIS_PASSWORD"
     assert env[1]["valueFrom"]["secretKeyRef"]["name"] == "gcs-redis"
     assert redis_env(cfg, None) == []
+
+
+def test_a_key_named_on_in_the_stack_file_is_an_error_that_says_to_quote_it(
+    tmp_path: Path,
+) -> None:
+    """YAML 1.1 reads an unquoted `on:` as the boolean True, and JSON would then call the key
+    "true": the render refuses the file naming the path instead."""
+    stack = tmp_path / "Pulumi.t.yaml"
+    stack.write_text("config:\n  llm-platform:tenants:\n    on: {rpm: 5}\n    'yes': {rpm: 6}\n")
+    with pytest.raises(ConfigError) as exc:
+        stack_config("t", path=stack)
+    (problem,) = exc.value.problems
+    assert problem.startswith("Pulumi.t.yaml: config.llm-platform:tenants.True:")
+    assert "quote the name" in problem
+    stack.write_text("config:\n  llm-platform:tenants:\n    'on': {rpm: 5}\n")
+    values_, _ = stack_config("t", path=stack)
+    assert yaml.safe_load(values_["llm-platform:tenants"]) == {"on": {"rpm": 5}}
+
+
+def test_a_tenant_named_true_gets_the_quoting_hint() -> None:
+    """A YAML 1.1 reader upstream of the program (the key arrives as "true")."""
+    (problem,) = problems(*values(tenants={"true": {"rpm": 5}}))
+    assert problem.startswith("llm-platform:tenants.true:") and "quote the name" in problem

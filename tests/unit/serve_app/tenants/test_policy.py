@@ -67,3 +67,13 @@ def test_local_mode_starts_redis_only_when_limits_count(tmp_path: Path) -> None:
             redis.stop()
     env["LLM_PLATFORM_REDIS_URL"] = "redis://127.0.0.1:1/0"  # given: none is started
     assert local_mode.prepare(cfg, env)[1] is None
+
+
+def test_a_key_named_on_yes_or_no_is_an_error_that_says_to_quote_it() -> None:
+    with pytest.raises(LimitsError) as exc:
+        parse_limits_yaml("on: {rpm: 5}\nno: {rpm: 1}\nteam-a: {rpm: 2}\n", where="tenants.yaml")
+    message = str(exc.value)
+    assert "tenants.yaml.True:" in message and "tenants.yaml.False:" in message
+    assert "quote the name" in message
+    quoted = parse_limits_yaml("'on': {rpm: 5}\n\"no\": {rpm: 1}\n", known_keys=["on", "no"])
+    assert quoted["on"].rpm == 5 and quoted["no"].rpm == 1
