@@ -1,22 +1,29 @@
-"""The database credentials on AWS: Aurora's master password lives in Secrets Manager.
+"""The database credentials on AWS: IAM tokens for the gateway, Aurora's master password (in
+Secrets Manager) for the migration Job only.
 
-Aurora generates, keeps and rotates that password itself (`manage_master_user_password`,
-infra/serving/vector_db.py), so it is never in Pulumi state nor in a Kubernetes Secret. The pods
-get the DSN without a password (`LLM_PLATFORM_RAG_DSN`) and the secret's ARN
-(`LLM_PLATFORM_RAG_SECRET_ARN`); `conninfo()` reads the secret through the pod's EKS Pod Identity
-role whenever a connection is opened, so a rotation needs no restart (sessions already open keep
-working: PostgreSQL checks a password only at login).
+The gateway logs in as the application role the migration creates (`rag_app`: row access, no
+DDL; serve_app/rag/schema.py) with an IAM database authentication token: when
+`LLM_PLATFORM_RAG_IAM_REGION` is set, `credentials_for` signs one per new connection with the
+pod's EKS Pod Identity credentials (a local SigV4 presign, no AWS call; valid 15 minutes, and
+only needed at login). No password for that role exists anywhere.
 
-Locally and in tests no ARN is set and the DSN is used as it is.
+The migration Job logs in as the master user, whose password Aurora generates, keeps and
+rotates itself (`manage_master_user_password`, infra/serving/vector_db.py), so it is never in
+Pulumi state nor in a Kubernetes Secret. The Job gets the DSN without a password
+(`LLM_PLATFORM_RAG_DSN`) and the secret's ARN (`LLM_PLATFORM_RAG_SECRET_ARN`); `conninfo()` reads
+the secret through its own Pod Identity role when it connects.
+
+Locally and in tests neither variable is set and the DSN is used as it is.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 SECRET_ARN_ENV_VAR = "LLM_PLATFORM_RAG_SECRET_ARN"
+IAM_REGION_ENV_VAR = "LLM_PLATFORM_RAG_IAM_REGION"
 
 # (secret ARN) -> the secret's JSON text. RDS's managed secret is {"username": .., "password": ..}
 # (RDS user guide, "Password management with Amazon RDS and AWS Secrets Manager").
@@ -57,3 +64,45 @@ def conninfo_from_env(dsn_env_var: str, fetch: Fetch = _secrets_manager) -> str:
     if not dsn:
         raise RuntimeError(f"environment variable {dsn_env_var} (the database DSN) is not set")
     return conninfo(dsn, os.environ.get(SECRET_ARN_ENV_VAR), fetch)
+
+
+# (host, port, user, region) -> an IAM database authentication token.
+Token = Callable[[str, int, str, str], str]
+
+
+def _rds_token(host: str, port: int, user: str, region: str) -> str:
+    import boto3  # in the ray-llm image; only needed on AWS
+
+    # botocore's RDS presigner (botocore/signers.py, generate_db_auth_token): signs locally with
+    # the pod's credentials; RDS checks the signature at login against rds-db:connect.
+    client = boto3.client("rds", region_name=region)
+    return str(client.generate_db_auth_token(
+        DBHostname=host, Port=port, DBUsername=user, Region=region))
+
+
+def iam_conninfo(dsn: str, region: str, token: Token = _rds_token) -> str:
+    """`dsn` with a fresh IAM token as the password of its `user` (TLS is required by RDS for
+    IAM logins; the DSN sets sslmode=require)."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    params = conninfo_to_dict(dsn)
+    host, user = params.get("host"), params.get("user")
+    if not host or not user:
+        raise RuntimeError("the database DSN names no host or user for an IAM login")
+    port = int(params.get("port") or 5432)
+    return make_conninfo(dsn, password=token(str(host), port, str(user), region))
+
+
+def credentials_for(
+    dsn: str, environ: Mapping[str, str], fetch: Fetch = _secrets_manager,
+    token: Token = _rds_token,
+) -> Callable[[], str] | None:
+    """What builds each new connection's conninfo on AWS (IAM token, else the secret's
+    password), or None locally: then `dsn` is used as it is."""
+    region = environ.get(IAM_REGION_ENV_VAR)
+    if region:
+        return lambda: iam_conninfo(dsn, region, token)
+    secret_arn = environ.get(SECRET_ARN_ENV_VAR)
+    if secret_arn:
+        return lambda: conninfo(dsn, secret_arn, fetch)
+    return None

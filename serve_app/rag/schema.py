@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import re
 import sys
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 # pg_advisory_xact_lock key: any constant unique to this schema ("rag" + version family).
@@ -199,9 +202,17 @@ async def ensure_hnsw_index(conn: Any, dimensions: int) -> None:
     row = await cur.fetchone()
     if row and row[0]:
         return
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-        await conn.execute(hnsw_index_sql(dimensions))
+    import psycopg
+
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+            await conn.execute(hnsw_index_sql(dimensions))
+    except psycopg.errors.InsufficientPrivilege:
+        # The application role (AWS): searches still work, by exact scan, until the migration
+        # Job builds the index (rolled back to the savepoint; the caller's transaction goes on).
+        logger.warning("RAG: no HNSW index for %d dimensions and no right to create it; add %d "
+                       "to rag.migration.dimensions", dimensions, dimensions)
 
 
 async def _main_async(dsn: str, dimensions: list[int], app_role: str | None = None) -> None:

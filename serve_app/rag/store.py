@@ -22,8 +22,7 @@ from typing import Any
 
 from serve_app.errors import GatewayError
 from serve_app.rag import schema
-from serve_app.rag.aws_secret import SECRET_ARN_ENV_VAR
-from serve_app.rag.aws_secret import conninfo as aws_conninfo
+from serve_app.rag.aws_secret import credentials_for
 from serve_app.rag.config import RagDatabase
 
 logger = logging.getLogger("ray.serve")
@@ -81,15 +80,16 @@ class VectorDB:
                 raise db_unavailable()
             from psycopg_pool import AsyncConnectionPool
 
-            secret_arn = self._environ.get(SECRET_ARN_ENV_VAR)
+            credentials = credentials_for(dsn, self._environ)
 
             async def conninfo() -> str:
-                # Per new connection: on AWS the password is read from Secrets Manager each
-                # time (RDS rotates it; serve_app/rag/aws_secret.py), off the event loop.
-                return await asyncio.to_thread(aws_conninfo, dsn, secret_arn)
+                # Per new connection, on AWS: a fresh IAM token (or the rotating secret's
+                # password; serve_app/rag/aws_secret.py), off the event loop.
+                assert credentials is not None
+                return await asyncio.to_thread(credentials)
 
             pool = AsyncConnectionPool(
-                conninfo if secret_arn else dsn,
+                conninfo if credentials else dsn,
                 min_size=self._cfg.pool_min_size,
                 max_size=self._cfg.pool_max_size,
                 timeout=self._cfg.connect_timeout_s,

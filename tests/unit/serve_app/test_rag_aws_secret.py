@@ -7,7 +7,14 @@ import json
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from serve_app.rag.aws_secret import SECRET_ARN_ENV_VAR, conninfo, conninfo_from_env
+from serve_app.rag.aws_secret import (
+    IAM_REGION_ENV_VAR,
+    SECRET_ARN_ENV_VAR,
+    conninfo,
+    conninfo_from_env,
+    credentials_for,
+    iam_conninfo,
+)
 
 DSN = "host=db.example port=5432 dbname=rag user=rag_admin sslmode=require"
 ARN = "arn:aws:secretsmanager:us-west-2:123456789012:secret:rds!cluster-x"
@@ -44,3 +51,38 @@ def test_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(SECRET_ARN_ENV_VAR, ARN)
     got = conninfo_from_env("X_DSN", fetch=lambda _: '{"username": "u", "password": "p"}')
     assert conninfo_to_dict(got)["password"] == "p"
+
+
+APP_DSN = "host=db.example port=5432 dbname=rag user=rag_app sslmode=require"
+
+
+def test_iam_login_signs_a_token_for_the_dsn_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real botocore presigner, offline, with fixed credentials: the password is an RDS
+    `connect` request for the DSN's host, port and user, signed for the region."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    parts = conninfo_to_dict(iam_conninfo(APP_DSN, "us-west-2"))
+    token = str(parts["password"])
+    assert token.startswith("db.example:5432/?Action=connect&DBUser=rag_app&")
+    assert "X-Amz-Signature=" in token and "us-west-2%2Frds-db%2Faws4_request" in token
+    assert parts["user"] == "rag_app" and parts["sslmode"] == "require"
+
+
+def test_credentials_follow_the_environment() -> None:
+    def token(host: str, port: int, user: str, region: str) -> str:
+        return f"tok-{host}-{port}-{user}-{region}"
+
+    def fetch(_: str) -> str:
+        return '{"username": "rag_admin", "password": "master"}'
+
+    assert credentials_for(APP_DSN, {}, fetch, token) is None  # local: the DSN as it is
+    iam = credentials_for(APP_DSN, {IAM_REGION_ENV_VAR: "eu-west-1", SECRET_ARN_ENV_VAR: ARN},
+                          fetch, token)
+    assert iam is not None
+    assert conninfo_to_dict(iam())["password"] == "tok-db.example-5432-rag_app-eu-west-1"
+    secret = credentials_for(DSN, {SECRET_ARN_ENV_VAR: ARN}, fetch, token)
+    assert secret is not None and conninfo_to_dict(secret())["password"] == "master"
+    with pytest.raises(RuntimeError, match="no host or user"):
+        iam_conninfo("dbname=rag", "eu-west-1", token)

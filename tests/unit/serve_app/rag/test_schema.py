@@ -127,8 +127,11 @@ def test_app_role_reads_and_writes_rows_but_runs_no_ddl(postgres) -> None:
             await schema.migrate(conn, (8,), app_role=role)  # again: nothing new, no error
             await conn.execute(f"SET ROLE {role}")
             await schema.ensure_hnsw_index(conn, 8)  # exists: no DDL, so allowed
-            with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                await schema.ensure_hnsw_index(conn, 16)  # would be DDL
+            async with conn.transaction():  # as the gateway's attach: inside its transaction
+                await schema.ensure_hnsw_index(conn, 16)  # would be DDL: skipped with a warning
+                await conn.execute("SELECT count(*) FROM rag_chunks")  # the transaction goes on
+            cur = await conn.execute("SELECT to_regclass('rag_chunks_hnsw_16')")
+            assert (await cur.fetchone()) == (None,)
 
     asyncio.run(run())
     with psycopg.connect(dsn, autocommit=True) as conn:
