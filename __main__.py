@@ -30,7 +30,7 @@ from infra.serving.model_store import ModelStore
 from infra.serving.network_policy import RayNetworkPolicies, vpc_ranges
 from infra.serving.rayservice import NAMESPACE as SERVING_NAMESPACE
 from infra.serving.rayservice import RayPodExtras, RayService, serving_namespace
-from infra.serving.vector_db import VectorDatabase, db_subnet_cidrs
+from infra.serving.vector_db import VectorDatabase, db_subnet_cidrs, with_migration_job
 
 cfg = config.load()
 ctx = StackContext.current(cfg)
@@ -98,19 +98,20 @@ vector_db = VectorDatabase(
     vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids,
     db_cidrs=db_subnet_cidrs(cfg.network), provider=cluster.provider,
     namespace=SERVING_NAMESPACE, pods_role_name=model_store.role_name,
-    service_account=model_store.service_account, code_uri=model_store.code_uri,
+    code_uri=model_store.code_uri, code_key_arn=model_store.key_arn,
     code_version=model_store.code_version, ctx=ctx,
     after=[serving_ns, model_store, *karpenter.node_pools.values()],
 ) if cfg.serving.rag.enabled else None
 serving = RayService(
-    "serving", cfg=with_keys_file(cfg), provider=cluster.provider, operator=kuberay.release,
+    "serving", cfg=with_migration_job(with_keys_file(cfg)) if vector_db else with_keys_file(cfg),
+    provider=cluster.provider, operator=kuberay.release,
     namespace=serving_ns,
     extras=RayPodExtras.merge(model_store.pod_extras(), gcs_redis.pod_extras(), pod_extras(),
                               tenants.pod_extras(cfg.serving.tenants, gcs_redis.address),
                               *([vector_db.pod_extras()] if vector_db else [])),
     after=[*karpenter.node_pools.values(), *gpu.releases.values(), model_store, gcs_redis,
            api_keys.secret, *ray_policies.policies,
-           *([vector_db.job, *vector_db.policies] if vector_db else [])],
+           *([vector_db.job, *vector_db.policies, *vector_db.grants] if vector_db else [])],
 )
 # Optional ALB (AWS Load Balancer Controller) to KubeRay's serve Service.
 edge = Exposure(

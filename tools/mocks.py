@@ -78,6 +78,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
             # RDS makes the master secret itself (manageMasterUserPassword) and reports it here.
             state.setdefault("endpoint", placeholder(args.name, "endpoint"))
             state.setdefault("readerEndpoint", placeholder(args.name, "reader-endpoint"))
+            # The id IAM database auth names (arn:aws:rds-db:...:dbuser:<this>/<user>).
+            state.setdefault("clusterResourceId", "cluster-MOCKRESOURCEID0000000000")
             state.setdefault("masterUserSecrets", [{
                 "secretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rds!{args.name}",
                 "kmsKeyId": args.inputs.get("masterUserSecretKmsKeyId", ""),

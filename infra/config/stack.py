@@ -161,6 +161,15 @@ class StackConfig(StrictModel):
                 "is set by the platform (the mounted apiKeys Secret); set the keys with"
                 " `pulumi config set --secret --path 'apiKeys.<name>' ...` instead",
             )
+        database = v.rag.database
+        if v.rag.enabled and database.migrate_on_start and (
+                "migrate_on_start" in database.model_fields_set):
+            # infra/serving/vector_db.py: the Job owns the schema; the pods' role has no DDL.
+            raise error_at(
+                ("rag", "database", "migrateOnStart"), True,
+                "is set by the platform on EKS (false: the migration Job creates the schema,"
+                " and the gateway's database role rag_app may not run DDL); remove it",
+            )
         return v
 
     @field_validator("exposure")

@@ -9,20 +9,23 @@ Made when `serving.rag.enabled`; sized by the stack config's `rag.aurora` (infra
   KMS key that rotates yearly; TLS required (`rds.force_ssl`).
 - Continuous backups (`rag.aurora.backupRetentionDays`), a final snapshot on delete; in prod a
   reader instance (Multi-AZ failover) and deletion protection (the config refuses prod without).
-- Credentials: Aurora's own Secrets Manager secret (`manage_master_user_password`). RDS
-  generates and rotates the password; it never passes through Pulumi state, a stack file or the
-  machine running `pulumi up`. The Ray pods' Pod Identity role may read that one secret (and
-  decrypt it through Secrets Manager only); they get the DSN without the password and the
-  secret's ARN as env (serve_app/rag/aws_secret.py reads it at each new connection). Why not
-  IAM database auth: its 15-minute tokens need the same code, the master user would still need a
-  password to create the IAM user, and AWS advises it only below a few hundred new connections
-  per second; see docs/rag.md.
+- Credentials, two logins:
+  - The Ray pods log in as the application role `rag_app` (row access, no DDL), which the
+    migration creates, with IAM database authentication: their Pod Identity role may
+    `rds-db:connect` as that one user of this cluster, and they get the DSN (user rag_app, no
+    password) and the region as env (serve_app/rag/aws_secret.py signs a token per new
+    connection). No password for it exists; they cannot read the master secret.
+  - The migration Job logs in as the master user: Aurora's own Secrets Manager secret
+    (`manage_master_user_password`; RDS generates and rotates it, never in Pulumi state). Only
+    the Job's own Pod Identity role may read it (decrypting through Secrets Manager only).
+  Why IAM auth for the pods rather than a second secret: docs/rag-aws.md.
 - The schema (extension, tables, HNSW indexes: serve_app/rag/schema.py, the serve side's one
   schema) is created by a Kubernetes Job in the serving namespace, not from the machine running
-  `pulumi up` (the database is private). It runs the pinned ray-llm image, reads the serve_app
-  bundle from the model store with the Ray pods' identity, and waits for the writer instance,
-  the namespace and its NetworkPolicy. A new code bundle is a new Job (its name carries the code
-  version), so a schema change ships with the code that needs it.
+  `pulumi up` (the database is private). It runs the pinned ray-llm image under its own
+  ServiceAccount and role (read the master secret and the serve_app bundle, nothing else), and
+  waits for the writer instance, its identity, the namespace and its NetworkPolicy. A new code
+  bundle is a new Job (its name carries the code version), so a schema change ships with the
+  code that needs it. It also creates the application role and its grants (idempotent).
 - NetworkPolicies: egress to 5432 of the DB subnets for the Ray pods and the Job. Aurora is
   outside the cluster (no Service, no pod labels), so the peer is an `ipBlock` of the DB
   subnets' CIDRs: the only selector that can name it.
@@ -44,8 +47,10 @@ import pulumi_kubernetes as k8s
 from infra.component import register_declared_outputs
 from infra.config.network import NetworkConfig
 from infra.config.rag import AuroraConfig, StackRagConfig
+from infra.config.stack import StackConfig
 from infra.context import StackContext
 from infra.foundation.network import subnet_plan
+from infra.iam import pod_identity_role
 from infra.serving.ray_job import SCRATCH, ray_image_job
 from infra.serving.rayservice import RayPodExtras
 
@@ -57,6 +62,13 @@ SERVERLESS_CLASS = "db.serverless"
 # The serve side's env contract (serve_app/rag/schema.py DSN_ENV_VAR, serve_app/rag/aws_secret.py).
 DSN_ENV_VAR = "LLM_PLATFORM_RAG_DSN"
 SECRET_ARN_ENV_VAR = "LLM_PLATFORM_RAG_SECRET_ARN"
+IAM_REGION_ENV_VAR = "LLM_PLATFORM_RAG_IAM_REGION"
+# The application's database role: the migration creates it (serve_app/rag/schema.py,
+# app_role_statements) and the Ray pods log in as it with IAM tokens.
+APP_ROLE = "rag_app"
+# The migration Job's own ServiceAccount (and Pod Identity role): the master secret stays
+# out of the Ray pods' reach.
+MIGRATE_SERVICE_ACCOUNT = "rag-migrate"
 # psycopg for the migration Job, the same pin as requirements-dev.txt (a unit test checks);
 # the ray-llm image does not ship a PostgreSQL driver.
 PSYCOPG_REQUIREMENT = "psycopg[binary]==3.3.9"
@@ -89,7 +101,8 @@ sys.path[:0] = [scratch + "/py", scratch + "/code.zip/bundle"]
 from serve_app.rag import aws_secret, schema
 os.environ["MIGRATION_DSN"] = aws_secret.conninfo_from_env(os.environ["DSN_ENV_VAR"])
 dims = [d for d in os.environ.get("DIMENSIONS", "").split(",") if d]
-sys.exit(schema.main(["--dsn-env", "MIGRATION_DSN", *(["--dimensions", *dims] if dims else [])]))
+sys.exit(schema.main(["--dsn-env", "MIGRATION_DSN", "--app-role", os.environ["APP_ROLE"],
+                      *(["--dimensions", *dims] if dims else [])]))
 """
 
 
@@ -146,15 +159,62 @@ def secret_read_policy(*, secret_arn: str, key_arn: str, region: str) -> dict[st
     }
 
 
-def dsn(endpoint: str, cfg: AuroraConfig) -> str:
-    """The libpq DSN the pods get, without the password (it comes from the secret). TLS is
-    required; the server's certificate is not verified (the RDS CA bundle is not in the image)."""
+def connect_policy(
+    *, region: str, account: str, cluster_resource_id: str, partition: str = "aws"
+) -> dict[str, Any]:
+    """The Ray pods' grant: log in to this cluster as the application role only, with an IAM
+    token (RDS user guide, "Creating and using an IAM policy for IAM database access": resource
+    `arn:aws:rds-db:<region>:<account>:dbuser:<DbClusterResourceId>/<db user>`)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "ConnectAsTheAppRole", "Effect": "Allow", "Action": "rds-db:connect",
+            "Resource": f"arn:{partition}:rds-db:{region}:{account}:dbuser:"
+                        f"{cluster_resource_id}/{APP_ROLE}",
+        }],
+    }
+
+
+def migration_policy_document(
+    *, secret_arn: str, secret_key_arn: str, code_object_arn: str, code_key_arn: str,
+    region: str,
+) -> dict[str, Any]:
+    """The migration Job's grant: the master secret (as `secret_read_policy`) and the one code
+    bundle object, decrypted through S3 only (its bucket's key)."""
+    doc = secret_read_policy(secret_arn=secret_arn, key_arn=secret_key_arn, region=region)
+    doc["Statement"] += [
+        {"Sid": "ReadCodeBundle", "Effect": "Allow", "Action": "s3:GetObject",
+         "Resource": code_object_arn},
+        {"Sid": "DecryptThroughS3", "Effect": "Allow", "Action": "kms:Decrypt",
+         "Resource": code_key_arn,
+         "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}}},
+    ]
+    return doc
+
+
+def code_object_arn(code_uri: str, partition: str = "aws") -> str:
+    """`s3://bucket/key` -> the object's ARN."""
+    bucket, _, key = code_uri.removeprefix("s3://").partition("/")
+    return f"arn:{partition}:s3:::{bucket}/{key}"
+
+
+def dsn(endpoint: str, cfg: AuroraConfig, user: str = APP_ROLE) -> str:
+    """A libpq DSN without a password (an IAM token for the app role, the secret for the
+    master user). TLS is required; the server's certificate is not verified (the RDS CA bundle
+    is not in the image)."""
     return (f"host={endpoint} port={PORT} dbname={cfg.database_name} "
-            f"user={cfg.master_username} sslmode=require connect_timeout=10")
+            f"user={user} sslmode=require connect_timeout=10")
 
 
-def pod_env(dsn_value: pulumi.Input[str], secret_arn: pulumi.Input[str]) -> list[dict[str, Any]]:
+def pod_env(dsn_value: pulumi.Input[str], region: str) -> list[dict[str, Any]]:
+    """The Ray pods': the app role's DSN and the region its IAM tokens are signed for."""
     return [{"name": DSN_ENV_VAR, "value": dsn_value},
+            {"name": IAM_REGION_ENV_VAR, "value": region}]
+
+
+def job_env(master_dsn: pulumi.Input[str], secret_arn: pulumi.Input[str]) -> list[dict[str, Any]]:
+    """The migration Job's: the master user's DSN and the ARN of its secret."""
+    return [{"name": DSN_ENV_VAR, "value": master_dsn},
             {"name": SECRET_ARN_ENV_VAR, "value": secret_arn}]
 
 
@@ -199,6 +259,18 @@ def migration_policy(namespace: str, db_cidrs: Sequence[IPv4Network]) -> dict[st
     }
 
 
+def with_migration_job(cfg: StackConfig) -> StackConfig:
+    """The stack config the RayService is built from when the database is Aurora: the gateway
+    leaves the schema to the migration Job (its role, rag_app, may not run DDL). The config
+    check refuses an explicit `serving.rag.database.migrateOnStart: true`
+    (infra/config/stack.py)."""
+    rag = cfg.serving.rag
+    database = rag.database.model_copy(update={"migrate_on_start": False})
+    serving = cfg.serving.model_copy(
+        update={"rag": rag.model_copy(update={"database": database})})
+    return cfg.model_copy(update={"serving": serving})
+
+
 def job_name(code_version: str, rag: StackRagConfig) -> str:
     """`rag-migrate-<hash>`: a new code bundle, engine or index set is a new Job."""
     digest = hashlib.sha256(json.dumps(
@@ -207,15 +279,17 @@ def job_name(code_version: str, rag: StackRagConfig) -> str:
 
 
 def migration_job(
-    *, rag: StackRagConfig, namespace: str, service_account: str, code_uri: str,
-    code_version: str, region: str, dsn_value: pulumi.Input[str],
-    secret_arn: pulumi.Input[str],
+    *, rag: StackRagConfig, namespace: str, code_uri: str, code_version: str, region: str,
+    dsn_value: pulumi.Input[str], secret_arn: pulumi.Input[str],
+    service_account: str = MIGRATE_SERVICE_ACCOUNT,
 ) -> dict[str, Any]:
-    """The migration Job (a plain dict, as `kubernetes.batch.v1.Job` takes it)."""
+    """The migration Job (a plain dict, as `kubernetes.batch.v1.Job` takes it); `dsn_value`:
+    the master user's DSN."""
     deadline = rag.migration.timeout_minutes * 60
     env: list[dict[str, Any]] = [
-        *pod_env(dsn_value, secret_arn),
+        *job_env(dsn_value, secret_arn),
         {"name": "DSN_ENV_VAR", "value": DSN_ENV_VAR},
+        {"name": "APP_ROLE", "value": APP_ROLE},
         {"name": "CODE_URI", "value": code_uri},
         {"name": "PSYCOPG_REQUIREMENT", "value": PSYCOPG_REQUIREMENT},
         {"name": "DIMENSIONS", "value": ",".join(str(d) for d in rag.migration.dimensions)},
@@ -227,7 +301,7 @@ def migration_job(
         {"name": "AWS_DEFAULT_REGION", "value": region},
         {"name": "PIP_DISABLE_PIP_VERSION_CHECK", "value": "1"},
     ]
-    # The Ray pods' identity: it reads the code bundle and the database secret.
+    # Its own identity: it reads the code bundle and the master secret.
     return ray_image_job(
         name=job_name(code_version, rag), namespace=namespace, job_labels=JOB_LABELS,
         annotations={"llm-platform.io/code-version": code_version},
@@ -261,13 +335,15 @@ def database_cost(cfg: AuroraConfig) -> DatabaseCost:
 # --------------------------------------------------------------------------------- component
 class VectorDatabase(pulumi.ComponentResource):
     """Aurora PostgreSQL + pgvector and its in-cluster migration. Outputs: `endpoint`,
-    `secret_arn`, `job_name`, `job` and `policies` (pass both to the RayService's `after`)."""
+    `secret_arn`, `job_name`, `job`, `policies` and `grants` (pass the last three to the
+    RayService's `after`)."""
 
     endpoint: pulumi.Output[str]
     secret_arn: pulumi.Output[str]
     job_name: str
     job: k8s.batch.v1.Job
     policies: list[k8s.networking.v1.NetworkPolicy]
+    grants: list[pulumi.Resource]
 
     def __init__(
         self,
@@ -282,20 +358,23 @@ class VectorDatabase(pulumi.ComponentResource):
         provider: k8s.Provider,
         namespace: str,
         pods_role_name: pulumi.Input[str],
-        service_account: str,
         code_uri: str,
+        code_key_arn: pulumi.Input[str],
         code_version: str,
         ctx: StackContext,
         after: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """`subnet_ids`/`db_cidrs`: the private subnets (ids and their CIDRs); `pods_role_name`,
-        `service_account`: the Ray pods' Pod Identity role and ServiceAccount (the model
-        store's); `after`: what the Job waits for besides the database (the namespace, the
-        model store with its code bundle, the NodePool its pod lands on)."""
+        """`subnet_ids`/`db_cidrs`: the private subnets (ids and their CIDRs); `pods_role_name`:
+        the Ray pods' Pod Identity role (the model store's); `code_uri`/`code_key_arn`: the
+        serve_app bundle and its bucket's KMS key; `after`: what the Job waits for besides the
+        database (the namespace, the model store with its code bundle, the NodePool its pod
+        lands on)."""
         super().__init__("llm-platform:aws:VectorDatabase", name, None, opts)
         cfg, tags = rag.aurora, ctx.tags
         region = aws.get_region().region
+        partition = aws.get_partition().partition
+        account = aws.get_caller_identity().account_id
         child = pulumi.ResourceOptions(parent=self, depends_on=[cluster])
         protect = pulumi.ResourceOptions(parent=self, depends_on=[cluster],
                                          protect=cfg.deletion_protection)
@@ -351,7 +430,8 @@ class VectorDatabase(pulumi.ComponentResource):
             skip_final_snapshot=not cfg.final_snapshot,
             final_snapshot_identifier=f"{cid}-final" if cfg.final_snapshot else None,
             enabled_cloudwatch_logs_exports=["postgresql"],
-            iam_database_authentication_enabled=False,
+            # The Ray pods log in as rag_app with IAM tokens (the master user keeps its password).
+            iam_database_authentication_enabled=True,
             tags=tags,
             opts=protect,
         )
@@ -375,16 +455,34 @@ class VectorDatabase(pulumi.ComponentResource):
             for tier, role in enumerate(instance_names(cfg))
         ]
         secret_arn = db.master_user_secrets.apply(_secret_arn)
-        read_secret = aws.iam.RolePolicy(
-            f"{name}-secret-read", role=pods_role_name,
-            policy=pulumi.Output.all(secret_arn, key.arn).apply(lambda a: json.dumps(
-                secret_read_policy(secret_arn=a[0], key_arn=a[1], region=region))),
+        connect = aws.iam.RolePolicy(
+            f"{name}-connect", role=pods_role_name,
+            policy=db.cluster_resource_id.apply(lambda rid: json.dumps(connect_policy(
+                region=region, account=account, cluster_resource_id=rid,
+                partition=partition))),
             opts=child,
         )
-        dsn_value = db.endpoint.apply(lambda host: dsn(host, cfg))
+        code_arn = code_object_arn(code_uri, partition)
+        job_identity = pod_identity_role(
+            f"{name}-migrate", namespace=namespace, service_account=MIGRATE_SERVICE_ACCOUNT,
+            policy_json=pulumi.Output.all(secret_arn, key.arn, code_key_arn).apply(
+                lambda a: json.dumps(migration_policy_document(
+                    secret_arn=a[0], secret_key_arn=a[1], code_object_arn=code_arn,
+                    code_key_arn=a[2], region=region))),
+            cluster_name=ctx.cluster_name, tags=tags, opts=child,
+        )
+        app_dsn = db.endpoint.apply(lambda host: dsn(host, cfg))
+        master_dsn = db.endpoint.apply(lambda host: dsn(host, cfg, cfg.master_username))
 
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=provider,
                                           depends_on=[cluster, *after])
+        job_sa = k8s.core.v1.ServiceAccount(
+            f"{name}-migrate-sa",
+            metadata={"name": MIGRATE_SERVICE_ACCOUNT, "namespace": namespace,
+                      "labels": dict(JOB_LABELS)},
+            automount_service_account_token=False,  # the Job never calls the Kubernetes API
+            opts=k8s_opts,
+        )
         self.policies = []
         for obj in (ray_db_policy(namespace, db_cidrs), migration_policy(namespace, db_cidrs)):
             self.policies.append(k8s.networking.v1.NetworkPolicy(
@@ -392,26 +490,32 @@ class VectorDatabase(pulumi.ComponentResource):
                 spec=obj["spec"], opts=k8s_opts,
             ))
         spec = migration_job(
-            rag=rag, namespace=namespace, service_account=service_account, code_uri=code_uri,
-            code_version=code_version, region=region, dsn_value=dsn_value,
-            secret_arn=secret_arn,
+            rag=rag, namespace=namespace, code_uri=code_uri, code_version=code_version,
+            region=region, dsn_value=master_dsn, secret_arn=secret_arn,
         )
-        # The database (writer up), the secret grant and the egress policy exist before the pod.
+        # The database (writer up), the Job's identity (role, grant, association, account) and
+        # the egress policy exist before the pod.
         self.job = k8s.batch.v1.Job(
             f"{name}-migrate", metadata=spec["metadata"], spec=spec["spec"],
             opts=pulumi.ResourceOptions(
                 parent=self, provider=provider,
-                depends_on=[cluster, *after, db, *instances, read_secret, *self.policies]),
+                depends_on=[cluster, *after, db, *instances, job_identity.role,
+                            *job_identity.policies,
+                            *([job_identity.association] if job_identity.association else []),
+                            job_sa,
+                            *self.policies]),
         )
         self.endpoint = db.endpoint
         self.secret_arn = secret_arn
         self.job_name = spec["metadata"]["name"]
-        self._env = pod_env(dsn_value, secret_arn)
+        self.grants = [connect]
+        self._env = pod_env(app_dsn, region)
         register_declared_outputs(self)
 
     def pod_extras(self) -> RayPodExtras:
-        """The DSN (no password) and the secret's ARN in every Ray pod's env. (The RAG code's
-        packages reach the gateway through its runtime_env: serve_app/serve_config.py.)"""
+        """The app role's DSN (no password) and the IAM token region in every Ray pod's env.
+        (The RAG code's packages reach the gateway through its runtime_env:
+        serve_app/serve_config.py.)"""
         return RayPodExtras(env=list(self._env))
 
 

@@ -91,7 +91,8 @@ class RagDatabase(StrictModel):
     migrate_on_start: bool = Field(
         True,
         description="The gateway runs the idempotent schema migration (serve_app/rag/schema.py)"
-        " when it starts; off when a migration Job owns it.",
+        " when it starts; off when a migration Job owns it (the platform sets it false on"
+        " EKS).",
     )
     hnsw_ef_search: int = Field(
         100, ge=1, le=1000,

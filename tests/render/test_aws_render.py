@@ -232,7 +232,8 @@ def test_every_policy_document_is_one_the_parliament_tests_cover(
     if stack != "dev":  # flow logs are off in the dev profile only
         expected.add(("aws:iam/rolePolicy:RolePolicy", "network-flow-logs"))
     if stack != "dev":  # RAG is on in staging and prod; parliament-checked in test_vector_db.py
-        expected.add(("aws:iam/rolePolicy:RolePolicy", "vector-db-secret-read"))
+        expected.add(("aws:iam/rolePolicy:RolePolicy", "vector-db-connect"))
+        expected.add(("aws:iam/rolePolicy:RolePolicy", "vector-db-migrate"))
     assert set(docs) == expected
     for role in r.of_type("aws:iam/role:Role"):
         trust = json.loads(role.inputs["assumeRolePolicy"])

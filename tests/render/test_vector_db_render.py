@@ -1,7 +1,8 @@
 """RAG on AWS as rendered under the Pulumi mocks (staging and prod enable serving.rag, dev does
-not): the Aurora cluster and instances, its security group, KMS key, managed secret and the
-Ray pods' grant to it, the migration Job (kubernetes-validate) and its creation order, the
-NetworkPolicy egress to the DB subnets, the pods' env and packages, the cost in the summary."""
+not): the Aurora cluster and instances, its security group, KMS key, managed secret, the Ray
+pods' IAM database login and the migration Job's own identity, the Job (kubernetes-validate)
+and its creation order, the NetworkPolicy egress to the DB subnets, the pods' env and packages,
+the cost in the summary."""
 
 from __future__ import annotations
 
@@ -10,13 +11,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 from infra.config.cluster import ClusterConfig
 from infra.config.network import NetworkConfig
 from infra.serving.vector_db import (
+    APP_ROLE,
     DSN_ENV_VAR,
+    IAM_REGION_ENV_VAR,
+    MIGRATE_SERVICE_ACCOUNT,
     PORT,
     SECRET_ARN_ENV_VAR,
+    connect_policy,
     db_subnet_cidrs,
     secret_read_policy,
 )
@@ -97,16 +103,39 @@ def test_security_group_admits_postgres_from_the_cluster_only(
 
 
 @pytest.mark.parametrize("stack", ON)
-def test_ray_pods_read_only_the_database_secret(
+def test_ray_pods_connect_as_the_app_role_and_only_the_job_reads_the_secret(
     stack: str, rendered: Callable[[str], Rendered]
 ) -> None:
+    """The Ray pods' role may rds-db:connect as rag_app on this cluster (IAM auth on) and
+    nothing on the master secret; the migration Job's own role (its own ServiceAccount, by Pod
+    Identity) reads that secret and the code bundle."""
     r = rendered(stack)
-    policy = r.named("aws:iam/rolePolicy:RolePolicy", "vector-db-secret-read")
-    assert policy.inputs["role"] == r.named("aws:iam/role:Role", "model-store-reader").inputs.get(
+    (db,) = r.of_type(CLUSTER)
+    assert db.inputs["iamDatabaseAuthenticationEnabled"] is True
+    connect = r.named("aws:iam/rolePolicy:RolePolicy", "vector-db-connect")
+    assert connect.inputs["role"] == r.named("aws:iam/role:Role", "model-store-reader").inputs.get(
         "name", "model-store-reader")
-    assert json.loads(policy.inputs["policy"]) == secret_read_policy(
+    assert json.loads(connect.inputs["policy"]) == connect_policy(
+        region=REGION, account=ACCOUNT, cluster_resource_id="cluster-MOCKRESOURCEID0000000000")
+    ray_docs = [x.inputs["policy"] for x in r.of_type("aws:iam/rolePolicy:RolePolicy")
+                if x.inputs["role"] == connect.inputs["role"]]
+    assert not [d for d in ray_docs if "secretsmanager" in d]
+    migrate = r.named("aws:iam/rolePolicy:RolePolicy", "vector-db-migrate")
+    doc = json.loads(migrate.inputs["policy"])
+    assert doc["Statement"][:2] == secret_read_policy(
         secret_arn=f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rds!vector-db-cluster",
-        key_arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:vector-db-key", region=REGION)
+        key_arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:vector-db-key", region=REGION)["Statement"]
+    (code,) = r.of_type("aws:s3/bucketObjectv2:BucketObjectv2")
+    read_code = next(s for s in doc["Statement"] if s["Sid"] == "ReadCodeBundle")
+    assert read_code["Resource"].endswith("/" + code.inputs["key"])
+    (assoc,) = [a for a in r.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+                if a.name == "vector-db-migrate"]
+    assert (assoc.inputs["namespace"], assoc.inputs["serviceAccount"]) == (
+        "serving", MIGRATE_SERVICE_ACCOUNT)
+    accounts = [o for o in r.kubernetes_objects() if o["kind"] == "ServiceAccount"
+                and o["metadata"]["name"] == MIGRATE_SERVICE_ACCOUNT]
+    assert len(accounts) == 1
+    assert core_object_errors(accounts[0], ClusterConfig().kubernetes_version) == []
 
 
 @pytest.mark.parametrize("stack", ON)
@@ -123,14 +152,21 @@ def test_migration_job_is_valid_and_waits_for_database_and_namespace(
     waits = {(graph.nodes[u].type, graph.nodes[u].name) for u in graph.waits_for(job_res.urn)}
     must = {(CLUSTER, "vector-db-cluster"), (INSTANCE, "vector-db-writer"),
             ("kubernetes:core/v1:Namespace", "serving-ns"),
-            ("aws:iam/rolePolicy:RolePolicy", "vector-db-secret-read"),
+            ("aws:iam/rolePolicy:RolePolicy", "vector-db-migrate"),
+            ("aws:eks/podIdentityAssociation:PodIdentityAssociation", "vector-db-migrate"),
+            ("kubernetes:core/v1:ServiceAccount", "vector-db-migrate-sa"),
             ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "vector-db-rag-migrate"),
             ("aws:s3/bucketObjectv2:BucketObjectv2", "model-store-code")}
     missing = must - waits
     assert not missing, missing
-    # The RayService rolls out after the migration and the egress policy.
+    # The RayService rolls out after the migration (which made its role) and its grant.
     (rs,) = [x for x in r.resources if x.type == "kubernetes:ray.io/v1:RayService"]
     assert job_res.urn in graph.waits_for(rs.urn)
+    connect = r.named("aws:iam/rolePolicy:RolePolicy", "vector-db-connect")
+    assert connect.urn in graph.waits_for(rs.urn)
+    (pod,) = [j["spec"]["template"]["spec"] for j in jobs
+              if j["metadata"]["name"].startswith("rag-migrate-")]
+    assert pod["serviceAccountName"] == MIGRATE_SERVICE_ACCOUNT
 
 
 @pytest.mark.parametrize("stack", ON)
@@ -150,15 +186,20 @@ def test_egress_to_the_db_subnets_by_ip_block(
 
 
 @pytest.mark.parametrize("stack", ON)
-def test_ray_pods_get_the_dsn_and_the_secret_arn(
+def test_ray_pods_get_the_app_dsn_and_leave_the_schema_to_the_job(
     stack: str, rendered: Callable[[str], Rendered]
 ) -> None:
     (rs,) = [o for o in rendered(stack).custom_resources() if o.get("kind") == "RayService"]
     head = rs["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e.get("value") for e in head["env"]}
-    assert env[SECRET_ARN_ENV_VAR].startswith(f"arn:aws:secretsmanager:{REGION}:")
+    assert SECRET_ARN_ENV_VAR not in env
+    assert env[IAM_REGION_ENV_VAR] == REGION
     assert env[DSN_ENV_VAR].startswith("host=<vector-db-cluster-endpoint> port=5432 dbname=rag")
-    assert "password" not in env[DSN_ENV_VAR]
+    assert f"user={APP_ROLE}" in env[DSN_ENV_VAR] and "password" not in env[DSN_ENV_VAR]
+    serve = yaml.safe_load(rs["spec"]["serveConfigV2"])
+    (gateway,) = [a for a in serve["applications"] if "rag" in a["args"].get("serving", a["args"])]
+    args = gateway["args"].get("serving", gateway["args"])
+    assert args["rag"]["database"]["migrateOnStart"] is False
 
 
 def test_cost_summary_includes_the_database(

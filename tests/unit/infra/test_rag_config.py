@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pydantic import ValidationError
 
@@ -96,3 +98,24 @@ def test_prod_reports_every_database_problem_at_once() -> None:
     rag = sorted(p.split(":")[1] for p in exc.value.problems if ":rag." in p)
     assert rag == ["rag.aurora.deletionProtection", "rag.aurora.minCapacityAcu",
                    "rag.aurora.readers"]
+
+
+def test_migrate_on_start_is_the_platforms_on_eks() -> None:
+    """The migration Job owns the schema on EKS; the gateway's role (rag_app) runs no DDL, so
+    an explicit migrateOnStart: true is refused at its key, and the platform sets it false."""
+    from infra.config import ConfigError, own_keys, validate
+    from infra.serving.vector_db import with_migration_job
+    from tools.render import stack_config
+
+    values, secrets = stack_config("staging")
+    values, secret_keys = own_keys(values, set(secrets))
+    cfg = validate(values, secret_keys)
+    assert cfg.serving.rag.enabled and cfg.serving.rag.database.migrate_on_start
+    assert with_migration_job(cfg).serving.rag.database.migrate_on_start is False
+    serving = values["serving"]
+    serving = json.loads(serving) if isinstance(serving, str) else serving
+    serving["rag"]["database"] = {"migrateOnStart": True}
+    values = {**values, "serving": serving}
+    with pytest.raises(ConfigError, match=r"serving\.rag\.database\.migrateOnStart: .*is set by "
+                                          r"the platform on EKS"):
+        validate(values, secret_keys)

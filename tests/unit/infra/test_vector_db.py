@@ -4,6 +4,7 @@ the serve side's migration inside the code bundle the way it loads it."""
 
 from __future__ import annotations
 
+import json
 import sys
 import zipfile
 from ipaddress import IPv4Network
@@ -15,20 +16,26 @@ from infra import labels, versions
 from infra.config.rag import AuroraConfig, StackRagConfig
 from infra.serving import code_bundle
 from infra.serving.vector_db import (
+    APP_ROLE,
     DSN_ENV_VAR,
+    IAM_REGION_ENV_VAR,
     JOB_LABELS,
     MIGRATE_SCRIPT,
     PORT,
     PSYCOPG_REQUIREMENT,
     SECRET_ARN_ENV_VAR,
     cluster_identifier,
+    code_object_arn,
+    connect_policy,
     database_cost,
     dsn,
     instance_names,
     job_name,
     migration_job,
     migration_policy,
+    migration_policy_document,
     parameter_group_family,
+    pod_env,
     ray_db_policy,
     scaling,
     secret_read_policy,
@@ -46,9 +53,10 @@ KEY = "arn:aws:kms:us-west-2:123456789012:key/11111111-2222-3333-4444-5555555555
 def _job(**migration: object) -> dict:
     rag = StackRagConfig.model_validate({"migration": migration})
     return migration_job(
-        rag=rag, namespace="serving", service_account="ray-serving",
+        rag=rag, namespace="serving",
         code_uri="s3://b/code/serve_app-abc.zip", code_version="abc123def456",
-        region="us-west-2", dsn_value=dsn("db.example", rag.aurora), secret_arn=SECRET,
+        region="us-west-2", dsn_value=dsn("db.example", rag.aurora, "rag_admin"),
+        secret_arn=SECRET,
     )
 
 
@@ -84,7 +92,42 @@ def test_secret_grant_reads_one_secret_and_decrypts_only_through_secrets_manager
 def test_dsn_requires_tls_and_carries_no_password() -> None:
     value = dsn("db.example", AuroraConfig())
     assert "sslmode=require" in value and f"port={PORT}" in value
-    assert "password" not in value
+    assert "password" not in value and f"user={APP_ROLE}" in value
+
+
+RESOURCE_ID = "cluster-ABCDEFGHIJKLMNOPQRSTUVWXY0"
+CODE_KEY = "arn:aws:kms:us-west-2:123456789012:key/66666666-7777-8888-9999-000000000000"
+
+
+def test_ray_pods_may_connect_as_the_app_role_only() -> None:
+    """rds-db:connect on this cluster's one database user (RDS user guide, "Creating and using
+    an IAM policy for IAM database access"); parliament-clean, no wildcard."""
+    doc = connect_policy(region="us-west-2", account="123456789012",
+                         cluster_resource_id=RESOURCE_ID)
+    assert findings(doc) == []
+    (stmt,) = doc["Statement"]
+    assert stmt["Action"] == "rds-db:connect"
+    assert stmt["Resource"] == (
+        f"arn:aws:rds-db:us-west-2:123456789012:dbuser:{RESOURCE_ID}/{APP_ROLE}")
+    assert "*" not in json.dumps(doc)
+    env = {e["name"]: e["value"] for e in pod_env(dsn("db.example", AuroraConfig()), "us-west-2")}
+    assert env == {DSN_ENV_VAR: dsn("db.example", AuroraConfig()),
+                   IAM_REGION_ENV_VAR: "us-west-2"}  # no secret ARN: the pods cannot read it
+
+
+def test_migration_identity_reads_the_master_secret_and_the_code_bundle_only() -> None:
+    code = code_object_arn("s3://models-bucket/code/serve_app-abc.zip")
+    assert code == "arn:aws:s3:::models-bucket/code/serve_app-abc.zip"
+    doc = migration_policy_document(secret_arn=SECRET, secret_key_arn=KEY, code_object_arn=code,
+                                    code_key_arn=CODE_KEY, region="us-west-2")
+    assert findings(doc) == []
+    by_sid = {s["Sid"]: s for s in doc["Statement"]}
+    assert set(by_sid) == {"ReadDatabaseSecret", "DecryptThroughSecretsManager",
+                           "ReadCodeBundle", "DecryptThroughS3"}
+    assert (by_sid["ReadCodeBundle"]["Action"], by_sid["ReadCodeBundle"]["Resource"]) == (
+        "s3:GetObject", code)
+    assert by_sid["DecryptThroughS3"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": "s3.us-west-2.amazonaws.com"}}
 
 
 def test_network_policies_open_postgres_to_the_db_subnets_only() -> None:
@@ -106,11 +149,13 @@ def test_migration_job_is_a_valid_job_on_the_head_pool() -> None:
     assert core_object_errors(job, K8S) == []
     pod = job["spec"]["template"]["spec"]
     assert pod["nodeSelector"] == labels.ray_head_scheduling()["nodeSelector"]
-    assert pod["serviceAccountName"] == "ray-serving"
+    assert pod["serviceAccountName"] == "rag-migrate"  # its own identity, not the Ray pods'
+    assert pod["automountServiceAccountToken"] is False
     (c,) = pod["containers"]
     assert c["image"] == versions.RAY_LLM_IMAGE.ref
     env = {e["name"]: e["value"] for e in c["env"]}
     assert env[SECRET_ARN_ENV_VAR] == SECRET and "password" not in env[DSN_ENV_VAR]
+    assert "user=rag_admin" in env[DSN_ENV_VAR] and env["APP_ROLE"] == APP_ROLE
     assert env["DIMENSIONS"] == "384"
     assert job["metadata"]["annotations"]["pulumi.com/timeoutSeconds"] == str(15 * 60)
 

@@ -18,7 +18,7 @@ import pytest
 
 from infra.config.rag import StackRagConfig
 from infra.serving import code_bundle
-from infra.serving.vector_db import DSN_ENV_VAR, MIGRATE_SCRIPT, migration_job
+from infra.serving.vector_db import APP_ROLE, DSN_ENV_VAR, MIGRATE_SCRIPT, migration_job
 from tests.support.postgres import postgres  # noqa: F401  (a fixture)
 from tools.process import free_port
 
@@ -58,7 +58,7 @@ def test_job_script_migrates_the_database(
     )["ARN"]
 
     rag = StackRagConfig.model_validate({"migration": {"dimensions": [384]}})
-    spec = migration_job(rag=rag, namespace="serving", service_account="ray-serving",
+    spec = migration_job(rag=rag, namespace="serving",
                          code_uri=f"s3://models/{key}", code_version=bundle.version,
                          region=CREDS["AWS_REGION"], dsn_value=postgres.dsn, secret_arn=arn)
     (container,) = spec["spec"]["template"]["spec"]["containers"]
@@ -80,4 +80,12 @@ def test_job_script_migrates_the_database(
     with psycopg.connect(postgres.dsn) as conn:
         idx = conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'rag_chunks'"
                            " AND indexname = 'rag_chunks_hnsw_384'").fetchall()
+        # The application role the Ray pods log in as: rows yes, DDL no.
+        grants = conn.execute(
+            "SELECT has_table_privilege(%s, 'rag_chunks', 'INSERT'),"
+            " has_table_privilege(%s, 'rag_chunks', 'DELETE'),"
+            " has_schema_privilege(%s, 'public', 'CREATE')",
+            (APP_ROLE, APP_ROLE, APP_ROLE)).fetchone()
     assert idx == [("rag_chunks_hnsw_384",)]
+    assert grants == (True, True, False)
+    assert env["APP_ROLE"] == APP_ROLE
