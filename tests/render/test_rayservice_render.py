@@ -12,7 +12,8 @@ import yaml
 
 from infra import versions
 from infra.config import own_keys, validate
-from infra.serving.api_keys import serving_with_keys_file
+from infra.serving.api_keys import with_keys_file
+from infra.serving.vector_db import with_migration_job
 from serve_app.config import ServingConfig
 from tests.support.crds import validate_custom_resource
 from tools.render import ROOT, STACKS, Rendered, main, stack_config, summarize, summary_markdown
@@ -88,9 +89,13 @@ def test_rendered_serve_config_is_the_serving_configs(stack: str, rendered: Rend
     doc = yaml.safe_load(rs.inputs["spec"]["serveConfigV2"])
     (app,) = doc["applications"]
     assert app["import_path"] == "serve_app.app:build_app"
-    # The one addition: the gateway reads its keys from the mounted Secret
-    # (infra/serving/api_keys.py).
-    assert ServingConfig.model_validate(app["args"]) == serving_with_keys_file(cfg.serving)
+    # The additions: the gateway reads its keys from the mounted Secret
+    # (infra/serving/api_keys.py), and with RAG on leaves the schema to the migration Job
+    # (infra/serving/vector_db.py, with_migration_job).
+    expected = with_keys_file(cfg)
+    if cfg.serving.rag.enabled:
+        expected = with_migration_job(expected)
+    assert ServingConfig.model_validate(app["args"]) == expected.serving
 
 
 def _stack_file(folder: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
