@@ -1,4 +1,5 @@
-"""Dashboard 5, capacity and cost: GPU nodes, pending pods, Karpenter activity, GPU-hours.
+"""Dashboard 5, capacity and cost: GPU nodes, pending pods, Karpenter activity, GPU-hours, and
+what the RAG database holds.
 
 Karpenter 1.14 labels node series with the node's well-known labels (`nodepool`,
 `capacity_type`, `instance_type`, `zone`, ...) and `resource_type` (`nvidia.com/gpu` as named on
@@ -8,12 +9,13 @@ the node); kube-state-metrics names that resource `nvidia_com_gpu`.
 from __future__ import annotations
 
 from dashboards import metrics as m
-from dashboards.filters import CLUSTER_VAR, MODEL, MODEL_VAR, vllm
+from dashboards.filters import CLUSTER_VAR, MODEL, MODEL_VAR, ray, vllm
 from dashboards.promql import (
     count_by,
     div,
     group_by,
     increase,
+    max_by,
     mul,
     num,
     over_time,
@@ -36,6 +38,19 @@ def gpus_per_model():
     engines = group_by(vllm(m.VLLM_RUNNING), MODEL, "namespace", "pod")
     gpus = sum_by(sel(m.KSM_CONTAINER_REQUESTS, eq=KSM_GPU), "namespace", "pod")
     return sum_by(mul(engines, gpus, on=["namespace", "pod"], group_left=True), MODEL)
+
+
+def rag_stored(metric: str):
+    """A RAG store-size gauge over all tenants: every ingress replica reports each tenant's
+    total (serve_app/rag/metrics.py), so max per tenant first, then the sum."""
+    return sum_by(max_by(ray(metric), "tenant"))
+
+
+# Aurora's own compute (ACUs) and storage bills are AWS's (CloudWatch), not scraped by this
+# Prometheus; the panels show what the platform exports and point to the render's cost section.
+AURORA_NOTE = ("Aurora's ACUs and bill are in CloudWatch/Cost Explorer, not in this Prometheus; "
+               "each stack's ACU range and compute cost per hour are in `make render "
+               "STACK=<stack>`'s summary.md (\"RAG database\").")
 
 
 def spec() -> DashboardSpec:
@@ -113,12 +128,28 @@ def spec() -> DashboardSpec:
             kind=Kind.STAT,
         ),
     )
+    database = (
+        PanelSpec(
+            "RAG database: file bytes stored",
+            "Bytes of the files attached to vector stores, all tenants (the gateway's "
+            f"store-size gauges). Storage is billed per GB-month on top of compute. {AURORA_NOTE}",
+            (Query(rag_stored(m.RAG_STORE_BYTES), "file bytes"),),
+            unit="bytes",
+        ),
+        PanelSpec(
+            "RAG database: chunks stored",
+            "Chunks (one embedding each) in the vector stores, all tenants: what the HNSW "
+            "indexes hold, and what must fit in the instances' memory for fast searches "
+            "(docs/rag-aws.md, \"Loading a million chunks\").",
+            (Query(rag_stored(m.RAG_STORE_CHUNKS), "chunks"),),
+        ),
+    )
     return DashboardSpec(
         uid="capacity-cost",
         title="Capacity and cost",
         about="GPU nodes by pool and capacity type, pending pods, Karpenter launches and "
-              "interruptions, cost and GPU-hours per model.",
+              "interruptions, cost and GPU-hours per model, and the RAG database's size.",
         variables=(POOL_VAR, CLUSTER_VAR, MODEL_VAR),
         rows=(("Nodes and pending pods", nodes), ("Karpenter activity", activity),
-              ("Cost", cost)),
+              ("Cost", cost), ("RAG database (Aurora)", database)),
     )
