@@ -290,60 +290,62 @@ class VectorDB:
         attributes: dict[str, Any],
     ) -> bool:
         """Insert the attachment and all its chunks in one transaction; False if the file was
-        already attached (idempotent: nothing is written twice)."""
+        already attached (idempotent: nothing is written twice).
+
+        Attaches of different files to one store run in parallel: the slow part (the COPY, whose
+        cost is mostly the HNSW index's upkeep: docs/performance.md) holds no lock that another
+        attach waits for. Only the tail, the store's byte limit check, is serialised by a row
+        lock on the store, taken after the COPY and held to the commit; each attach sees the
+        bytes of every attach committed before it, so the limit holds in every order."""
         dims = len(embeddings[0])
         now = int(time.time())
         async with self.connection() as conn:
             await self.ensure_index(conn, dims)
             async with conn.transaction():
-                # Lock the store row: concurrent attaches to one store see each other's bytes.
                 cur = await conn.execute(
-                    "SELECT id FROM rag_vector_stores WHERE tenant = %s AND id = %s FOR UPDATE",
+                    "SELECT id FROM rag_vector_stores WHERE tenant = %s AND id = %s",
                     (tenant, store_id),
                 )
                 if await cur.fetchone() is None:
                     raise not_found("vector store", store_id, "vector_store_id")
-                cur = await conn.execute(
-                    "SELECT 1 FROM rag_vector_store_files WHERE vector_store_id = %s"
-                    " AND file_id = %s AND status = 'completed'",
+                await conn.execute(
+                    "DELETE FROM rag_vector_store_files WHERE vector_store_id = %s"
+                    " AND file_id = %s AND status <> 'completed'",
                     (store_id, file_id),
                 )
-                if await cur.fetchone() is not None:
+                # The attachment row first (the chunks' foreign key): it also keeps the store
+                # from being deleted under us (KEY SHARE). A concurrent attach of the same file
+                # waits here for the first to commit, then writes nothing.
+                cur = await conn.execute(
+                    "INSERT INTO rag_vector_store_files (vector_store_id, file_id, status,"
+                    " usage_bytes, chunking, attributes, created_at)"
+                    " VALUES (%s, %s, 'completed', %s, %s, %s, %s)"
+                    " ON CONFLICT (vector_store_id, file_id) DO NOTHING RETURNING file_id",
+                    (store_id, file_id, usage_bytes, json.dumps(chunking),
+                     json.dumps(attributes), now),
+                )
+                if await cur.fetchone() is None:
                     return False
+                await copy_chunks(conn, store_id, file_id, chunks, embeddings)
+                # NO KEY UPDATE: conflicts with itself (the tails run one at a time) but not
+                # with the KEY SHARE locks of other attaches' inserts.
+                await conn.execute(
+                    "SELECT id FROM rag_vector_stores WHERE id = %s FOR NO KEY UPDATE",
+                    (store_id,),
+                )
                 cur = await conn.execute(
                     "SELECT COALESCE(sum(usage_bytes), 0) FROM rag_vector_store_files"
                     " WHERE vector_store_id = %s",
                     (store_id,),
                 )
-                used = (await cur.fetchone())[0]
-                if used + usage_bytes > max_store_bytes:
+                used = (await cur.fetchone())[0]  # ours included
+                if used > max_store_bytes:
                     raise GatewayError(
                         400,
-                        f"Vector store {store_id} would hold {used + usage_bytes} bytes, over its"
+                        f"Vector store {store_id} would hold {used} bytes, over its"
                         f" limit of {max_store_bytes} (rag.limits.maxStoreBytes).",
                         param="file_id",
                         code="vector_store_full",
-                    )
-                await conn.execute(
-                    "DELETE FROM rag_vector_store_files WHERE vector_store_id = %s"
-                    " AND file_id = %s",
-                    (store_id, file_id),
-                )
-                await conn.execute(
-                    "INSERT INTO rag_vector_store_files (vector_store_id, file_id, status,"
-                    " usage_bytes, chunking, attributes, created_at)"
-                    " VALUES (%s, %s, 'completed', %s, %s, %s, %s)",
-                    (store_id, file_id, usage_bytes, json.dumps(chunking),
-                     json.dumps(attributes), now),
-                )
-                async with conn.cursor() as cur2:
-                    await cur2.executemany(
-                        "INSERT INTO rag_chunks (vector_store_id, file_id, chunk_index, content,"
-                        " dimensions, embedding) VALUES (%s, %s, %s, %s, %s, %s::vector)",
-                        [
-                            (store_id, file_id, i, text, dims, _vec(vector))
-                            for i, (text, vector) in enumerate(zip(chunks, embeddings, strict=True))
-                        ],
                     )
                 await conn.execute(
                     "UPDATE rag_vector_stores SET last_active_at = %s WHERE id = %s",
@@ -540,6 +542,25 @@ async def _store_files(
         }
         for r in await cur.fetchall()
     ]
+
+
+COPY_CHUNKS_SQL = (
+    "COPY rag_chunks (vector_store_id, file_id, chunk_index, content, dimensions, embedding)"
+    " FROM STDIN"
+)
+
+
+async def copy_chunks(
+    conn: Any, store_id: str, file_id: str, chunks: list[str], embeddings: list[list[float]]
+) -> None:
+    """Write a file's chunks with one COPY (inside the caller's transaction: a failure leaves
+    none of them). COPY rather than row INSERTs: one statement and one round trip per file
+    (psycopg 3 "COPY from a Python iterable"); docs/performance.md measures both, and the
+    HNSW index's upkeep, which costs more than either (pgvector README, "Index Build Time")."""
+    dims = len(embeddings[0])
+    async with conn.cursor() as cur, cur.copy(COPY_CHUNKS_SQL) as copy:
+        for i, (text, vector) in enumerate(zip(chunks, embeddings, strict=True)):
+            await copy.write_row((store_id, file_id, i, text, dims, _vec(vector)))
 
 
 def _vec(vector: list[float]) -> str:

@@ -377,13 +377,13 @@ def test_database_stopped_mid_request_gives_503_and_nothing_half_written(
             outcome["result"] = exc
     lock = psycopg.connect(postgres.dsn)
     try:
-        lock.execute("LOCK TABLE rag_chunks IN EXCLUSIVE MODE")  # blocks the attach's INSERTs
+        lock.execute("LOCK TABLE rag_chunks IN EXCLUSIVE MODE")  # blocks the attach's COPY
         worker = threading.Thread(target=attach)
         worker.start()
         deadline = time.monotonic() + 120
         while _count(postgres.dsn, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type"
-                     " = 'Lock' AND query LIKE 'INSERT INTO rag_chunks%%'") == 0:
-            assert time.monotonic() < deadline, "the attach never reached its chunk INSERT"
+                     " = 'Lock' AND query LIKE 'COPY rag_chunks%%'") == 0:
+            assert time.monotonic() < deadline, "the attach never reached its chunk COPY"
             assert worker.is_alive(), outcome
             time.sleep(0.2)
         postgres.stop("immediate")  # a crash: no clean shutdown, in-flight transactions lost

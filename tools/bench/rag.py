@@ -6,8 +6,10 @@ With `--chunks` chunks of `--dims` dimensions in one store (the serve side's own
 search query: serve_app/rag/schema.py), it reports, embedding excluded throughout:
 - ingestion: chunks written per second: a bulk load (COPY in batches of `--batch`, then the
   HNSW index built once, pgvector's advice for loading) counted with its index build; target
-  >= 2,000/s. Also reported: `--live` chunks inserted into the already indexed store (each
-  insert then walks the HNSW graph: the rate of a file added to a live store);
+  >= 2,000/s. Also reported, each with `--live` chunks into the already indexed store (each
+  row then walks the HNSW graph: the rate of a file added to a live store), to tell the write
+  method from the index's upkeep: COPY, row INSERTs (executemany), the gateway's own
+  `VectorDB.attach` with one file, and with two files at once;
 - search: what one `search_sql` round trip adds to a request (p50 / p99 over `--queries`
   sequential queries, client-side wall time, top 5); target p99 <= 20 ms;
 - recall@5 of the HNSW index (hnsw.ef_search as the gateway sets it) against exact search
@@ -86,6 +88,50 @@ async def ingest(conn: Any, vectors: np.ndarray, per_file: int, batch: int,
     return len(vectors) / (time.perf_counter() - start)
 
 
+async def insert_rows(conn: Any, vectors: np.ndarray, per_file: int, first: int) -> float:
+    """The gateway's write path before COPY: one executemany of row INSERTs in one
+    transaction (psycopg pipelines them); chunks per second."""
+    dims = vectors.shape[1]
+    start = time.perf_counter()
+    async with conn.transaction(), conn.cursor() as cur:
+        await cur.executemany(
+            "INSERT INTO rag_chunks (vector_store_id, file_id, chunk_index, content, dimensions,"
+            " embedding) VALUES (%s, %s, %s, %s, %s, %s::vector)",
+            [("vs_bench", f"file-bench{i // per_file}", i % per_file, f"chunk {i}", dims,
+              vector_text(vectors[i - first])) for i in range(first, first + len(vectors))],
+        )
+    return len(vectors) / (time.perf_counter() - start)
+
+
+async def gateway_attach(dsn: str, vectors: np.ndarray, first: int, files: int = 1) -> float:
+    """len(vectors) chunks attached by the gateway's own code (VectorDB.attach: one
+    transaction per file, COPY, the store's limit check), split into `files` files attached
+    concurrently (as `tools.ingest --concurrency` does), embedding excluded; chunks per second
+    over all of them."""
+    import serve_app.config  # noqa: F401  (first: serve_app.rag.config imports it back)
+    from serve_app.rag.config import RagDatabase
+    from serve_app.rag.store import VectorDB
+
+    cfg = RagDatabase(migrateOnStart=False, poolMaxSize=max(2, files))
+    db = VectorDB(cfg, environ={cfg.dsn_env_var: dsn})
+    try:
+        tenant, parts = "bench", np.array_split(np.arange(first, first + len(vectors)), files)
+        ids = [(await db.create_file(tenant, f"attach{part[0]}.txt", "assistants",
+                                     f"attach {part[0]}".encode()))["id"] for part in parts]
+        await db.get_store(tenant, "vs_bench")  # the pool open, outside the timing
+
+        async def attach(file_id: str, part: np.ndarray) -> None:
+            await db.attach(tenant, "vs_bench", file_id, chunks=[f"chunk {i}" for i in part],
+                            embeddings=vectors[part - first].tolist(), usage_bytes=1,
+                            max_store_bytes=2**62, chunking={}, attributes={})
+
+        start = time.perf_counter()
+        await asyncio.gather(*(attach(f, p) for f, p in zip(ids, parts, strict=True)))
+        return len(vectors) / (time.perf_counter() - start)
+    finally:
+        await db.close()
+
+
 async def search(conn: Any, queries: np.ndarray) -> tuple[list[float], list[list[int]]]:
     """The gateway's query per vector: wall times (ms) and the chunk indexes it returned."""
     sql = schema.search_sql(queries.shape[1])
@@ -124,12 +170,12 @@ async def run(dsn: str, chunks: int, dims: int, queries: int, batch: int,
 
     rng = np.random.default_rng(18)
     centres = rng.normal(size=(1000, dims)).astype(np.float32)
-    vectors = mixture(chunks + live, dims, rng, centres)
+    vectors = mixture(chunks + 4 * live, dims, rng, centres)
     qs = mixture(queries, dims, rng, centres)
     per_file = 1000
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
         await schema.migrate(conn)  # tables only: the index comes after the bulk load
-        await _seed_store(conn, (chunks + live + per_file - 1) // per_file)
+        await _seed_store(conn, (chunks + 2 * live + per_file - 1) // per_file)
         bulk = await ingest(conn, vectors[:chunks], per_file, batch)
         print(f"bulk COPY: {chunks} chunks ({dims} dims) at {bulk:,.0f} chunks/s", flush=True)
         # The HNSW graph must fit maintenance_work_mem or the build slows down many times
@@ -139,15 +185,30 @@ async def run(dsn: str, chunks: int, dims: int, queries: int, batch: int,
         await schema.ensure_hnsw_index(conn, dims)
         build_s = time.perf_counter() - t0
         print(f"HNSW index build: {build_s:.1f} s", flush=True)
-        live_rate = await ingest(conn, vectors[chunks:], per_file, batch, first=chunks)
-        print(f"live inserts into the indexed store: {live} chunks at {live_rate:,.0f} chunks/s",
+        live_rate = await ingest(conn, vectors[chunks:chunks + live], per_file, batch,
+                                 first=chunks)
+        print(f"live COPY into the indexed store: {live} chunks at {live_rate:,.0f} chunks/s",
               flush=True)
+        first = chunks + live
+        insert_rate = await insert_rows(conn, vectors[first:first + live], per_file, first)
+        print(f"live row INSERTs (executemany) into the indexed store: {live} chunks at"
+              f" {insert_rate:,.0f} chunks/s", flush=True)
+        first += live
+        attach_rate = await gateway_attach(dsn, vectors[first:first + live], first)
+        print(f"gateway attach (VectorDB.attach, one file of {live} chunks, indexed store):"
+              f" {attach_rate:,.0f} chunks/s", flush=True)
+        first += live
+        parallel_rate = await gateway_attach(dsn, vectors[first:first + live], first, files=2)
+        print(f"gateway attach, two files of {live // 2} chunks at once: {parallel_rate:,.0f}"
+              " chunks/s", flush=True)
         await conn.execute("VACUUM ANALYZE rag_chunks")
         await search(conn, qs[:20])  # warm the index into shared buffers
         times, found = await search(conn, qs)
     exact = exact_top(vectors, qs)
     return {"bulk_copy_per_s": bulk, "index_build_s": build_s,
             "ingest_per_s": chunks / (chunks / bulk + build_s), "live_insert_per_s": live_rate,
+            "live_row_insert_per_s": insert_rate, "gateway_attach_per_s": attach_rate,
+            "gateway_attach_2_files_per_s": parallel_rate,
             "search_p50_ms": statistics.median(times), "search_p99_ms": p99(times),
             "recall_at_5": recall(found, exact)}
 
@@ -185,6 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ingestion (bulk COPY + index build): {result['ingest_per_s']:,.0f} chunks/s "
           f"(target >= {TARGETS['ingest_per_s']:,.0f}); live into the index: "
           f"{result['live_insert_per_s']:,.0f} chunks/s")
+    bulk = result["bulk_copy_per_s"]
+    print("write paths (ratio to bulk COPY without the index): "
+          + ", ".join(f"{name} {result[key]:,.0f}/s ({result[key] / bulk:.2f}x)" for name, key in (
+              ("live COPY", "live_insert_per_s"), ("live INSERT", "live_row_insert_per_s"),
+              ("gateway attach", "gateway_attach_per_s"),
+              ("gateway attach, 2 files at once", "gateway_attach_2_files_per_s"))))
     print(f"search: p50 {result['search_p50_ms']:.2f} ms, p99 {result['search_p99_ms']:.2f} ms"
           f" (target <= {TARGETS['search_p99_ms']:g})")
     print(f"recall@5 HNSW vs exact: {result['recall_at_5']:.3f} "

@@ -92,6 +92,37 @@ def test_store_limit_is_checked_in_the_transaction(postgres) -> None:
     asyncio.run(run())
 
 
+def test_concurrent_attaches_keep_the_store_limit(postgres) -> None:
+    """Attaches to one store run at once (the limit check is their serialised tail): of three
+    60-byte files under a 130-byte limit exactly two get in, with their chunks only; the same
+    file attached twice at once is written once."""
+    async def run() -> None:
+        db = _db(postgres.dsn)
+        try:
+            store = await db.create_store("t", None, {}, "emb")
+            files = [(await db.create_file("t", f"{i}.txt", "assistants", b"%d" % i))["id"]
+                     for i in range(3)]
+            results = await asyncio.gather(
+                *(_attach(db, "t", store, f, [[1.0, float(i)]] * 3, usage_bytes=60,
+                          max_store_bytes=130) for i, f in enumerate(files)),
+                return_exceptions=True)
+            refused = [r for r in results if isinstance(r, GatewayError)]
+            assert len(refused) == 1 and refused[0].code == "vector_store_full", results
+            assert results.count(True) == 2
+            assert await db.chunk_count("t", store) == 6
+            assert (await db.get_store("t", store))["usage_bytes"] == 120
+            extra = (await db.create_file("t", "x.txt", "assistants", b"x"))["id"]
+            twice = await asyncio.gather(*(_attach(db, "t", store, extra, [[0.0, 1.0]] * 2,
+                                                   usage_bytes=1, max_store_bytes=130)
+                                           for _ in range(2)))
+            assert sorted(twice) == [False, True]
+            assert await db.chunk_count("t", store) == 8
+        finally:
+            await db.close()
+
+    asyncio.run(run())
+
+
 def test_database_down_is_a_503_and_recovers() -> None:
     async def run(pg) -> None:
         db = _db(pg.dsn)
