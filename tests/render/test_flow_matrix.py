@@ -24,9 +24,11 @@ from typing import Any
 
 import pytest
 
+from infra.config import own_keys, validate
 from infra.platform import kuberay, monitoring
 from infra.serving.network_policy import NS_LABEL, POD_IDENTITY_AGENT
 from infra.serving.rayservice import NAME, NAMESPACE
+from infra.serving.vector_db import db_subnet_cidrs
 from tests.support.vpc_cni_policy import (
     Cluster,
     Flow,
@@ -37,7 +39,7 @@ from tests.support.vpc_cni_policy import (
     ip,
     problems,
 )
-from tools.render import STACKS, Rendered
+from tools.render import STACKS, Rendered, stack_config
 
 Render = Callable[[str], Rendered]
 RAYSERVICE = "kubernetes:ray.io/v1:RayService"
@@ -96,6 +98,21 @@ def redis_target(r: Rendered) -> tuple[Service | Host | None, list[Pod]]:
     return service, [pod]
 
 
+def rag_targets(r: Rendered, pods_net: IPv4Network) -> tuple[Host, Pod] | None:
+    """With RAG on: the Aurora writer (an ENI in the DB subnets, as the stack config plans them)
+    and the migration Job's pod (its rendered labels); None when the stack has no database."""
+    jobs = [o for o in _objs(r, "Job") if o["metadata"]["name"].startswith("rag-migrate-")]
+    if not jobs:
+        return None
+    values, secrets = stack_config(r.stack)
+    db_cidrs = db_subnet_cidrs(validate(*own_keys(values, set(secrets))).network)
+    aurora = Host("Aurora writer (ENI in a DB subnet)", host_in(db_cidrs[-1], 40))
+    (job,) = jobs
+    pod = Pod("rag-migrate", job["metadata"]["namespace"],
+              job["spec"]["template"]["metadata"]["labels"], host_in(pods_net, 91))
+    return aurora, pod
+
+
 def flow_matrix(r: Rendered) -> tuple[Cluster, list[Flow]]:
     vpc, pods_net = pod_ranges(r)
     head, workers = ray_pods(r, pods_net)
@@ -121,13 +138,18 @@ def flow_matrix(r: Rendered) -> tuple[Cluster, list[Flow]]:
     sts_endpoint = Host("STS interface endpoint", host_in(vpc, 50))
     pod_identity = Host("EKS Pod Identity agent", IPv4Network(POD_IDENTITY_AGENT)[0])
     hf_hub = Host("Hugging Face Hub", ip("18.160.10.20"))
+    # runtime_env pip (RAG packages, the Redis client) fetches from pypi.org and
+    # files.pythonhosted.org over HTTPS; addresses of PyPI's CDN (Fastly, 151.101.0.0/16).
+    pypi = Host("PyPI (files.pythonhosted.org)", ip("151.101.64.223"))
     worker = workers[0]
+    rag = rag_targets(r, pods_net)
 
     namespaces = {n: {NS_LABEL: n} for n in (
         NAMESPACE, kuberay.NAMESPACE, monitoring.NAMESPACE, "kube-system", "default", OTHER_NS)}
     cluster = Cluster(
         namespaces=namespaces,
-        pods=[head, *workers, *redis_pods, operator, prometheus, coredns, intruder],
+        pods=[head, *workers, *redis_pods, operator, prometheus, coredns, intruder,
+              *([rag[1]] if rag else [])],
         policies=_objs(r, "NetworkPolicy"),
     )
     ray = [head, *workers]
@@ -148,6 +170,7 @@ def flow_matrix(r: Rendered) -> tuple[Cluster, list[Flow]]:
         *[Flow(f"{p.name} to STS", p, sts_endpoint, 443, True) for p in ray],
         *[Flow(f"{p.name} to the Pod Identity agent", p, pod_identity, 80, True) for p in ray],
         Flow("worker to the Hugging Face Hub", worker, hf_hub, 443, True),
+        *[Flow(f"{p.name} to PyPI (runtime_env pip)", p, pypi, 443, True) for p in ray],
         # Refused: nothing outside the cluster reaches the Ray control ports.
         *[Flow(f"internet to head {port}", internet, head, port, False)
           for port in (6379, 8265, 10001, 8080, 52365)],
@@ -168,6 +191,24 @@ def flow_matrix(r: Rendered) -> tuple[Cluster, list[Flow]]:
             Flow("other namespace to the GCS Redis pod", intruder, redis_pods[0], 6379, False),
             Flow("VPC host to the GCS Redis pod", vpc_host, redis_pods[0], 6379, False),
         ]
+    if rag is not None:
+        aurora, job = rag
+        flows += [
+            *[Flow(f"{p.name} to Aurora", p, aurora, 5432, True) for p in ray],
+            Flow("migration Job to Aurora", job, aurora, 5432, True),
+            Flow("migration Job DNS", job, dns, 53, True, "UDP"),
+            Flow("migration Job to S3 (code bundle)", job, s3, 443, True),
+            Flow("migration Job to Secrets Manager/STS", job, sts_endpoint, 443, True),
+            Flow("migration Job to the Pod Identity agent", job, pod_identity, 80, True),
+            Flow("migration Job to PyPI (psycopg if the image lacks it)", job, pypi, 443, True),
+            # Refused: PostgreSQL anywhere but the DB subnets, and the Job into Ray.
+            *[Flow(f"{p.name} to PostgreSQL on the internet", p, internet, 5432, False)
+              for p in ray],
+            Flow("migration Job to PostgreSQL on the internet", job, internet, 5432, False),
+            Flow("migration Job to head GCS", job, head, 6379, False),
+            Flow("migration Job to head dashboard", job, head, 8265, False),
+            Flow("other namespace to the migration Job", intruder, job, 8080, False),
+        ]
     return cluster, flows
 
 
@@ -177,6 +218,19 @@ def test_every_needed_connection_passes_and_every_forbidden_one_is_refused(
 ) -> None:
     cluster, flows = flow_matrix(rendered(stack))
     assert problems(cluster, flows) == []
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_the_rag_stacks_cover_aurora_pypi_and_the_migration_job(
+    stack: str, rendered: Render
+) -> None:
+    """RAG's packages reach the Ray pods by runtime_env pip, so PyPI over 443 must pass; the
+    database only by the DB subnets' ipBlock; the Job's pod only what its own policy allows."""
+    _, flows = flow_matrix(rendered(stack))
+    names = {f.name for f in flows}
+    assert {"migration Job to Aurora", "migration Job to head GCS",
+            "ray-headgroup to PyPI (runtime_env pip)"} <= names
+    assert sum(f.name.endswith(" to Aurora") for f in flows) >= 3
 
 
 def test_the_dev_matrix_covers_the_in_cluster_redis(rendered: Render) -> None:
