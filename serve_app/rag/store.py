@@ -53,8 +53,9 @@ class ChunkHit:
     filename: str
     chunk_index: int
     content: str
-    score: float
+    score: float  # cosine similarity of the vector search
     attributes: dict[str, Any]
+    rerank_score: float | None = None  # the pipeline's reranker's, when it has one
 
 
 class VectorDB:

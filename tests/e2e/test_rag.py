@@ -58,12 +58,17 @@ RAG_MAX_FILE_BYTES, RAG_MAX_STORE_BYTES = 64 * 1024, 96 * 1024
 @pytest.fixture(scope="module")
 def rag_app(postgres) -> Iterator[LocalApp]:  # noqa: F811  (the imported fixture)
     """`make local`'s RAG config (minilm, vector stores, pipeline `docs` over alias `chat`) with
-    one chat model behind `chat`, small limits, and the tests' own database."""
+    one chat model behind `chat`, small limits, and the tests' own database; plus a tiny random
+    cross-encoder `tiny-reranker` (a score model) and the pipeline `docs-reranked` using it."""
     _require(["ray", "vllm", "openai", "transformers"])
-    from serve_app.local import local_serving_config
+    from serve_app.local import local_serving_config, tiny_reranker_model
 
     data = local_serving_config(rag=True).model_dump(mode="json", by_alias=True)
     data["models"] = [m for m in data["models"] if m["id"] in ("tiny-chat", "minilm")]
+    data["models"].append(tiny_reranker_model())
+    data["rag"]["pipelines"].append({
+        "name": "docs-reranked", "embedder": "minilm", "generator": "chat",
+        "reranker": "tiny-reranker", "topK": 1, "rerankCandidates": 3})
     data["aliases"] = [{"name": "chat", "targets": [{"model": "tiny-chat", "weight": 1}]}]
     data["appName"] = "rag-e2e"
     data["rag"]["limits"] = {"maxFileBytes": RAG_MAX_FILE_BYTES,
@@ -151,6 +156,27 @@ def test_pipeline_answers_with_sources_naming_the_right_file(
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
 
 
+def test_pipeline_with_a_reranker_calls_it(rag_app: LocalApp, corpus: dict) -> None:
+    """`docs-reranked` fetches 3 candidates, has `tiny-reranker` (vLLM's score API on the
+    pooling runner, through its deployment handle) score them and keeps the best one. Its
+    weights are random: this proves the wiring (the scores are the reranker's, not the vector
+    search's), not the ranking's quality."""
+    client = _client(rag_app)
+    question = QUESTIONS["tides.pdf"]
+    answer = client.chat.completions.create(
+        model="docs-reranked", messages=[{"role": "user", "content": question}], max_tokens=4)
+    (source,) = answer.sources  # topK 1
+    assert source["score"] == source["rerank_score"], source
+    assert 0.0 < source["rerank_score"] < 1.0  # a one-label classifier's sigmoid
+    # Each corpus file is one chunk: the vector search's own score for the file is the
+    # candidate's vector score, which the reranker's differs from.
+    searched = {r.file_id: r.score
+                for r in client.vector_stores.search(corpus["store"], query=question,
+                                                     max_num_results=3).data}
+    assert abs(searched[source["file_id"]] - source["vector_score"]) < 1e-4, (searched, source)
+    assert abs(source["rerank_score"] - source["vector_score"]) > 1e-6
+
+
 def _file_search(store: str, **fields: object) -> dict:
     return {"type": "file_search", "vector_store_ids": [store], **fields}
 
@@ -236,6 +262,7 @@ def test_rag_metrics_are_exported(rag_app: LocalApp, corpus: dict) -> None:
         "ray_llm_platform_rag_ingest_seconds_bucket",
         "ray_llm_platform_rag_store_chunks",
         "ray_llm_platform_rag_store_bytes",
+        "ray_llm_platform_rag_reranked_chunks_total",
     }
     deadline = time.monotonic() + 90
     while True:

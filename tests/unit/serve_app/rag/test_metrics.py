@@ -17,3 +17,5 @@ def test_metrics_are_created_and_recorded_with_their_documented_names() -> None:
     metrics.observe_ingest(0.2, 3, 120)
     metrics.set_store_sizes([("alice", "vs_1", 3, 120), ("alice", "vs_2", 1, 10)])
     metrics.db_error("search")
+    metrics.observe_rerank(0)  # skipped, as above
+    metrics.observe_rerank(5)
