@@ -8,8 +8,9 @@ search query: serve_app/rag/schema.py), it reports, embedding excluded throughou
   HNSW index built once, pgvector's advice for loading) counted with its index build; target
   >= 2,000/s. Also reported, each with `--live` chunks into the already indexed store (each
   row then walks the HNSW graph: the rate of a file added to a live store), to tell the write
-  method from the index's upkeep: COPY, row INSERTs (executemany), the gateway's own
-  `VectorDB.attach` with one file, and with two files at once;
+  method from the index's upkeep: text COPY, row INSERTs (executemany), the gateway's own
+  `VectorDB.attach` (binary COPY) with one file, and with two files at once; and the
+  gateway's binary COPY into the table before the index exists;
 - search: what one `search_sql` round trip adds to a request (p50 / p99 over `--queries`
   sequential queries, client-side wall time, top 5); target p99 <= 20 ms;
 - recall@5 of the HNSW index (hnsw.ef_search as the gateway sets it) against exact search
@@ -103,6 +104,27 @@ async def insert_rows(conn: Any, vectors: np.ndarray, per_file: int, first: int)
     return len(vectors) / (time.perf_counter() - start)
 
 
+async def binary_copy(conn: Any, vectors: np.ndarray, first: int) -> float:
+    """The gateway's binary COPY (serve_app/rag/store.py copy_chunks) of one file's chunks in
+    one transaction, into whatever index state the table is in; chunks per second."""
+    import serve_app.config  # noqa: F401  (first: serve_app.rag.config imports it back)
+    from serve_app.rag.store import copy_chunks
+
+    now = int(time.time())
+    await conn.execute(
+        "INSERT INTO rag_files (id, tenant, filename, purpose, bytes, content_sha256, content,"
+        " created_at) VALUES ('file-binary', 'bench', 'binary.txt', 'assistants', 1,"
+        " '\\xff'::bytea, '\\x00'::bytea, %s)", (now,))
+    await conn.execute(
+        "INSERT INTO rag_vector_store_files (vector_store_id, file_id, status, chunking,"
+        " created_at) VALUES ('vs_bench', 'file-binary', 'completed', '{}'::jsonb, %s)", (now,))
+    texts = [f"chunk {i}" for i in range(first, first + len(vectors))]
+    start = time.perf_counter()
+    async with conn.transaction():
+        await copy_chunks(conn, "vs_bench", "file-binary", texts, vectors.tolist())
+    return len(vectors) / (time.perf_counter() - start)
+
+
 async def gateway_attach(dsn: str, vectors: np.ndarray, first: int, files: int = 1) -> float:
     """len(vectors) chunks attached by the gateway's own code (VectorDB.attach: one
     transaction per file, COPY, the store's limit check), split into `files` files attached
@@ -170,14 +192,18 @@ async def run(dsn: str, chunks: int, dims: int, queries: int, batch: int,
 
     rng = np.random.default_rng(18)
     centres = rng.normal(size=(1000, dims)).astype(np.float32)
-    vectors = mixture(chunks + 4 * live, dims, rng, centres)
+    vectors = mixture(chunks + 5 * live, dims, rng, centres)
     qs = mixture(queries, dims, rng, centres)
     per_file = 1000
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
         await schema.migrate(conn)  # tables only: the index comes after the bulk load
-        await _seed_store(conn, (chunks + 2 * live + per_file - 1) // per_file)
+        await _seed_store(conn, (chunks + 3 * live + per_file - 1) // per_file)
         bulk = await ingest(conn, vectors[:chunks], per_file, batch)
         print(f"bulk COPY: {chunks} chunks ({dims} dims) at {bulk:,.0f} chunks/s", flush=True)
+        binary_rate = await binary_copy(conn, vectors[chunks:chunks + live], chunks)
+        print(f"binary COPY (the gateway's, serve_app/rag/store.py) without the index: {live}"
+              f" chunks at {binary_rate:,.0f} chunks/s", flush=True)
+        first = chunks + live
         # The HNSW graph must fit maintenance_work_mem or the build slows down many times
         # (pgvector README, "Index Build Time").
         await conn.execute("SET maintenance_work_mem = '1GB'")
@@ -185,11 +211,11 @@ async def run(dsn: str, chunks: int, dims: int, queries: int, batch: int,
         await schema.ensure_hnsw_index(conn, dims)
         build_s = time.perf_counter() - t0
         print(f"HNSW index build: {build_s:.1f} s", flush=True)
-        live_rate = await ingest(conn, vectors[chunks:chunks + live], per_file, batch,
-                                 first=chunks)
+        live_rate = await ingest(conn, vectors[first:first + live], per_file, batch,
+                                 first=first)
         print(f"live COPY into the indexed store: {live} chunks at {live_rate:,.0f} chunks/s",
               flush=True)
-        first = chunks + live
+        first += live
         insert_rate = await insert_rows(conn, vectors[first:first + live], per_file, first)
         print(f"live row INSERTs (executemany) into the indexed store: {live} chunks at"
               f" {insert_rate:,.0f} chunks/s", flush=True)
@@ -208,7 +234,7 @@ async def run(dsn: str, chunks: int, dims: int, queries: int, batch: int,
     return {"bulk_copy_per_s": bulk, "index_build_s": build_s,
             "ingest_per_s": chunks / (chunks / bulk + build_s), "live_insert_per_s": live_rate,
             "live_row_insert_per_s": insert_rate, "gateway_attach_per_s": attach_rate,
-            "gateway_attach_2_files_per_s": parallel_rate,
+            "gateway_attach_2_files_per_s": parallel_rate, "binary_copy_per_s": binary_rate,
             "search_p50_ms": statistics.median(times), "search_p99_ms": p99(times),
             "recall_at_5": recall(found, exact)}
 
@@ -249,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     bulk = result["bulk_copy_per_s"]
     print("write paths (ratio to bulk COPY without the index): "
           + ", ".join(f"{name} {result[key]:,.0f}/s ({result[key] / bulk:.2f}x)" for name, key in (
+              ("binary COPY without the index", "binary_copy_per_s"),
               ("live COPY", "live_insert_per_s"), ("live INSERT", "live_row_insert_per_s"),
               ("gateway attach", "gateway_attach_per_s"),
               ("gateway attach, 2 files at once", "gateway_attach_2_files_per_s"))))
