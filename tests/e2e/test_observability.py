@@ -63,6 +63,7 @@ for _series, _base in {
     m.RAG_INGESTED_CHUNKS: m.RAG_INGESTED_CHUNKS,
     m.RAG_INGESTED_BYTES: m.RAG_INGESTED_BYTES,
     m.RAG_STORE_CHUNKS: m.RAG_STORE_CHUNKS,
+    m.RAG_STORE_BYTES: m.RAG_STORE_BYTES,  # the capacity dashboard's RAG database row
     m.RAG_DB_ERRORS: m.RAG_DB_ERRORS,
 }.items():
     # Ray exports a metric named `x` as `ray_x` (counters `ray_x_total`).
