@@ -33,6 +33,7 @@ from serve_app.errors import GatewayError
 from serve_app.tenants.metrics import Meter
 from serve_app.tenants.policy import LimitsStore, TenantLimits
 from serve_app.tenants.settings import TenantsConfig
+from serve_app.tenants.usage import BudgetReporter
 
 if typing.TYPE_CHECKING:  # redis is imported only where a Redis URL is configured
     from serve_app.tenants.limiter import Charge, Decision, RedisLimiter
@@ -206,6 +207,7 @@ class TenantGate:
         self._pending: set[asyncio.Task] = set()
         url = environ.get(cfg.redis_url_env_var, "").strip()
         self._limiter: RedisLimiter | None = None
+        self._budgets: BudgetReporter | None = None
         self._errors: tuple[type[BaseException], ...] = (OSError, TimeoutError)
         if url:
             try:
@@ -232,6 +234,9 @@ class TenantGate:
             )
             self._limiter = RedisLimiter(client, cfg.key_prefix, lease_ttl_s=cfg.lease_ttl_s,
                                          budget_day_seconds=cfg.budget_day_seconds)
+            self._budgets = BudgetReporter(
+                client, self._limiter.prefix, lambda: self._store.limits, self._meter,
+                day_seconds=cfg.budget_day_seconds, timeout_s=self._timeout * 5)
         elif cfg.limits_file:
             logger.error("tenant limits are configured but %s is unset: limits cannot be"
                          " counted; requests of limited keys follow redisFailureMode (%s)",
@@ -280,6 +285,8 @@ class TenantGate:
         """Check `n` and the key's limits; None when the key is not counted. Raises GatewayError
         (429 over a limit, 503 when Redis is away and the mode is closed)."""
         self.check_n(key_name, body)
+        if self._budgets is not None:
+            self._budgets.start()  # needs the replica's event loop: first request starts it
         limits = self.limits(key_name) if key_name else None
         if key_name is None or limits is None or not limits.counted:
             if key_name is not None:

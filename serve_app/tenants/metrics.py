@@ -18,6 +18,7 @@ class Meter:
     def finished(self, key: str, model: str, outcome: str) -> None: ...
     def tokens(self, key: str, model: str, prompt: int, completion: int) -> None: ...
     def redis_unavailable(self, mode: str, admitted: bool | None) -> None: ...
+    def budget(self, key: str, window: str, used: int, limit: int) -> None: ...
 
 
 class RayMeter(Meter):
@@ -42,6 +43,14 @@ class RayMeter(Meter):
             PREFIX + "redis_unavailable_decisions", "Admissions or settlements made without"
             " Redis, by failure mode and decision (admitted, refused, settlement_lost).",
             tag_keys=("mode", "decision"))
+        # serve_app/tenants/usage.py sets these; window is `day` or `month`.
+        self._budget_used = metrics.Gauge(
+            PREFIX + "budget_used_tokens", "Tokens a key has used of its budget in the current"
+            " UTC day or month (as counted in Redis: reservations settled to real usage).",
+            tag_keys=("key", "window"))
+        self._budget_limit = metrics.Gauge(
+            PREFIX + "budget_limit_tokens", "A key's token budget per UTC day or month"
+            " (dailyTokens, monthlyTokens).", tag_keys=("key", "window"))
 
     def admission(self, key: str, model: str, seconds: float) -> None:
         self._latency.observe(seconds, {"key": key, "model": model})
@@ -64,3 +73,8 @@ class RayMeter(Meter):
         decision = ("settlement_lost" if admitted is None
                     else "admitted" if admitted else "refused")
         self._no_redis.inc(1, {"mode": mode, "decision": decision})
+
+    def budget(self, key: str, window: str, used: int, limit: int) -> None:
+        tags = {"key": key, "window": window}
+        self._budget_used.set(used, tags)
+        self._budget_limit.set(limit, tags)
