@@ -14,6 +14,7 @@ import pulumi
 from dashboards import build as dashboard_builder
 from dashboards import rules as alert_rules
 from infra import config
+from infra.config.cost_ceiling import replica_usd_per_hour
 from infra.context import StackContext
 from infra.foundation.cluster import Cluster
 from infra.foundation.karpenter import Karpenter
@@ -44,7 +45,10 @@ monitoring = Monitoring(
     grafana_admin_password=cfg.grafana_admin_password,
     slack_webhook_url=cfg.alertmanager_slack_webhook_url,
     webhook_url=cfg.alertmanager_webhook_url,
-    dashboards=dashboard_builder.all_dashboards(), rule_groups=alert_rules.rule_groups(),
+    dashboards=dashboard_builder.all_dashboards(),
+    # USD per 1M tokens: each model's replica price from its pool and the catalog's prices.
+    rule_groups=alert_rules.rule_groups(replica_usd_per_hour=replica_usd_per_hour(
+        cfg, pulumi.Config("aws").require("region"))),
 )
 karpenter = Karpenter(
     "karpenter", cfg=cfg.karpenter, pools=cfg.gpu_node_pools, cluster=cluster, ctx=ctx,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dashboards.build import all_specs
 from dashboards.promql import metric_names
-from dashboards.rules import alerts
+from dashboards.rules import alerts, recordings
 
 
 def used_metrics() -> dict[str, set[str]]:
@@ -20,4 +20,7 @@ def used_metrics() -> dict[str, set[str]]:
     for alert in alerts():
         for metric in alert.metrics:
             used.setdefault(metric, set()).add(f"alert {alert.name}")
+    for rule in recordings():
+        for metric in rule.metrics:
+            used.setdefault(metric, set()).add(f"recording rule {rule.record}")
     return used

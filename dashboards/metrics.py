@@ -10,6 +10,8 @@ check each family against reality:
   source at the pinned versions (dcgm-exporter chart 4.8.2, Karpenter 1.14.1, KubeRay 1.7.0,
   kube-state-metrics 2.20.0); tests/unit/dashboards/test_metric_names.py.
 - PROMETHEUS: series Prometheus makes itself for every target (`up`).
+- RULES: series our own recording rules make (dashboards/rules.py; a unit test checks each
+  name used is recorded, the e2e that every one has data on a real scrape).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class Source(StrEnum):
     KUBERAY = "kuberay"
     KSM = "kube-state-metrics"
     PROMETHEUS = "prometheus"
+    RULES = "recording rule"
 
 
 # --- vLLM engine inside Ray Serve LLM (labels: model_name, engine, ReplicaId)
@@ -77,6 +80,19 @@ RAG_STORE_CHUNKS = "ray_llm_platform_rag_store_chunks"  # gauge per tenant; ever
 RAG_STORE_BYTES = "ray_llm_platform_rag_store_bytes"
 RAG_DB_ERRORS = "ray_llm_platform_rag_db_errors_total"  # label operation: database unreachable
 
+# --- Per-key metering in the gateway (serve_app/tenants/metrics.py; Ray prefixes `ray_`).
+# Labels key (the key's name, never the secret) and model (the model id the request ran on).
+TENANT_REQUESTS = "ray_llm_platform_tenant_requests_total"  # + outcome
+TENANT_REJECTIONS = "ray_llm_platform_tenant_rejections_total"  # + reason
+TENANT_PROMPT_TOKENS = "ray_llm_platform_tenant_prompt_tokens_total"
+TENANT_COMPLETION_TOKENS = "ray_llm_platform_tenant_completion_tokens_total"
+TENANT_ADMISSION_S = "ray_llm_platform_tenant_admission_seconds"  # histogram, seconds
+# Decisions made without Redis (labels mode, decision; no key): limits not counted.
+TENANT_NO_REDIS = "ray_llm_platform_tenant_redis_unavailable_decisions_total"
+# Gauges (labels key, window=day|month), from every ingress replica alike: take max.
+TENANT_BUDGET_USED = "ray_llm_platform_tenant_budget_used_tokens"
+TENANT_BUDGET_LIMIT = "ray_llm_platform_tenant_budget_limit_tokens"
+
 # --- NVIDIA DCGM exporter (labels: gpu, UUID, Hostname, modelName; pod labels if enabled)
 DCGM_GPU_UTIL = "DCGM_FI_DEV_GPU_UTIL"
 DCGM_FB_USED = "DCGM_FI_DEV_FB_USED"  # MiB
@@ -112,6 +128,17 @@ KSM_CONTAINER_WAITING = "kube_pod_container_status_waiting_reason"
 # --- Prometheus itself
 UP = "up"
 
+# --- Recorded by dashboards/rules.py (group llm-platform.cost); see docs/tenants.md.
+# Labels ray_io_cluster and model_name (per model) or key (per key).
+COST_REPLICA_USD_H = "llm_platform:model_replica_usd_per_hour"  # constant per model, no cluster
+COST_MODEL_REPLICAS = "llm_platform:model_replicas"
+COST_MODEL_USD_H = "llm_platform:model_usd_per_hour"
+COST_MODEL_TOKENS_S = "llm_platform:model_tokens_per_second"
+COST_MODEL_USD_PER_1M = "llm_platform:model_usd_per_1m_tokens"
+COST_KEY_MODEL_TOKENS_S = "llm_platform:key_model_tokens_per_second"  # + model_name
+COST_KEY_USD_H = "llm_platform:key_usd_per_hour"
+COST_KEY_USD_PER_1M = "llm_platform:key_usd_per_1m_tokens"
+
 SOURCES: dict[str, Source] = {}
 for _name, _value in list(globals().items()):
     if _name.isupper() and isinstance(_value, str):
@@ -123,6 +150,7 @@ for _name, _value in list(globals().items()):
             "kuberay": Source.KUBERAY,
             "kube": Source.KSM,
             "up": Source.PROMETHEUS,
+            "llm": Source.RULES,
         }[prefix]
 
 # vLLM 0.29 TTFT histogram buckets, in seconds (vllm/v1/metrics/loggers.py): an SLO read from
@@ -132,7 +160,7 @@ TTFT_BUCKETS_S = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.
 
 HISTOGRAMS = {VLLM_TTFT, VLLM_ITL, VLLM_E2E, VLLM_QUEUE_TIME, VLLM_PREFILL_TIME,
               VLLM_DECODE_TIME, SERVE_HTTP_LATENCY_MS, SERVE_PROCESSING_MS, RAG_RETRIEVAL_S,
-              RAG_CHUNKS_SEARCHED, RAG_INGEST_S}
+              RAG_CHUNKS_SEARCHED, RAG_INGEST_S, TENANT_ADMISSION_S}
 
 
 def source_of(series: str) -> Source:

@@ -205,6 +205,11 @@ def label_set(expr: Expr, label: str, value: str) -> pb.FuncCallExpr:
     return func("label_replace", expr, *(pb.s(json.dumps(x)) for x in (label, value, "", "")))
 
 
+def label_copy(expr: Expr, dst: str, src: str) -> pb.FuncCallExpr:
+    """`label_replace(expr, "dst", "$1", "src", "(.*)")`: copy a label under another name."""
+    return func("label_replace", expr, *(pb.s(json.dumps(x)) for x in (dst, "$1", src, "(.*)")))
+
+
 def metric_names(expr: Expr | Any) -> set[str]:
     """Every metric name selected anywhere in `expr` (walks the built expression tree)."""
     return {m for m in _walk(expr.build() if isinstance(expr, Builder) else expr)}

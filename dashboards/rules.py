@@ -9,8 +9,8 @@ a firing and a not-firing `promtool test rules` case in tests/unit/dashboards/al
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -18,17 +18,21 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from dashboards import metrics as m
 from dashboards.promql import (
     Expr,
+    add,
     and_,
     count_by,
     div,
     eq,
     func,
+    group_by,
     gt,
     gte,
     increase,
+    label_copy,
     label_set,
     max_by,
     metric_names,
+    mul,
     num,
     or_,
     quantile,
@@ -37,6 +41,7 @@ from dashboards.promql import (
     sel,
     sum_by,
     unless,
+    zero_if_absent,
 )
 
 RUNBOOK_DOC = "docs/runbooks.md"
@@ -123,6 +128,22 @@ class AlertThresholds(BaseModel):
     rag_migration_pod_regex: str = Field(
         "rag-migrate-.*", description="Regex of the RAG schema migration Job's pods "
         "(infra/serving/vector_db.py names the Jobs rag-migrate-<hash>)."
+    )
+    tenant_budget_ratio: float = Field(
+        0.9, gt=0, le=1, description="Share of a key's monthly token budget (monthlyTokens) "
+        "used (fraction 0..1) to warn at."
+    )
+    tenant_budget_for: Duration = Field(
+        "10m", description="How long a key must stay above the budget share (reservations are "
+        "counted before they settle, so a burst of large requests can pass it for moments)."
+    )
+    tenant_no_redis_for: Duration = Field(
+        "2m", description="How long the gateway may keep deciding requests of limited keys "
+        "without Redis (limits not counted, or requests refused) before it pages."
+    )
+    cost_window: Duration = Field(
+        "1h", description="Window of the USD per 1M tokens recording rules: GPU cost and tokens "
+        "served are both averaged over it."
     )
     runbook_base_url: str = Field(
         RUNBOOK_DOC, description="URL of docs/runbooks.md as operators read it (e.g. on the "
@@ -400,6 +421,98 @@ def _rag(t: AlertThresholds) -> list[Alert]:
     ]
 
 
+def _tenants(t: AlertThresholds) -> list[Alert]:
+    month = {"window": "month"}
+    used = max_by(sel(m.TENANT_BUDGET_USED, eq=month), "key")
+    limit = max_by(sel(m.TENANT_BUDGET_LIMIT, eq=month), "key")
+    return [
+        Alert(
+            "TenantNearMonthlyBudget",
+            gt(div(used, gt(limit, num(0))), num(t.tenant_budget_ratio)),
+            "warning", t.tenant_budget_for,
+            "Key {{ $labels.key }} has used most of its monthly token budget",
+            f"Key {{{{ $labels.key }}}} has used {{{{ $value | humanizePercentage }}}} of its "
+            f"monthlyTokens (bound {t.tenant_budget_ratio:.0%}); at 100% its requests get 429 "
+            "insufficient_quota until the next UTC month.",
+            "tenant-near-monthly-budget",
+        ),
+        Alert(
+            "TenantLimitsWithoutRedis",
+            gt(sum_by(increase(sel(m.TENANT_NO_REDIS), "5m"), "ray_io_cluster", "mode"), num(0)),
+            "critical", t.tenant_no_redis_for,
+            "Tenant limits decided without Redis in {{ $labels.ray_io_cluster }}",
+            "{{ $value | humanize }} requests of limited keys were decided without Redis in 5m "
+            "(redisFailureMode {{ $labels.mode }}): open admits them uncounted, closed refuses "
+            "them with 503.",
+            "tenant-limits-without-redis",
+        ),
+    ]
+
+
+@dataclass(frozen=True)
+class Recording:
+    record: str
+    expr: Expr
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def metrics(self) -> set[str]:
+        return metric_names(self.expr)
+
+    def to_rule(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"record": self.record, "expr": str(self.expr)}
+        if self.labels:
+            out["labels"] = dict(self.labels)
+        return out
+
+
+def recordings(
+    thresholds: AlertThresholds | None = None,
+    replica_usd_per_hour: Mapping[str, float] | None = None,
+) -> list[Recording]:
+    """USD per 1M tokens per model and per key (docs/tenants.md explains the formula).
+
+    `replica_usd_per_hour`: model id -> USD per hour of one replica's GPUs, computed from the
+    stack config and infra/capacity/catalog.py (infra/config/cost_ceiling.py); each becomes a
+    constant series. Models without a price (CPU-only) get no cost series."""
+    t = thresholds or AlertThresholds()
+    w = t.cost_window
+    cluster, model = "ray_io_cluster", "model_name"
+    prices = [
+        Recording(m.COST_REPLICA_USD_H, func("vector", num(price)), {model: model_id})
+        for model_id, price in sorted((replica_usd_per_hour or {}).items())
+    ]
+    engines = group_by(sel(m.VLLM_RUNNING), cluster, model, "ReplicaId")
+    key_by = (cluster, "key", "model")
+    prompt = sum_by(rate(sel(m.TENANT_PROMPT_TOKENS), w), *key_by)
+    completion = sum_by(rate(sel(m.TENANT_COMPLETION_TOKENS), w), *key_by)
+    per_token_usd = div(func("avg_over_time", sel(m.COST_MODEL_USD_H).range(w)), num(3600))
+    return [
+        *prices,
+        # Serve replicas of each model now: one ReplicaId per replica (its engines share it).
+        Recording(m.COST_MODEL_REPLICAS, count_by(engines, cluster, model)),
+        Recording(m.COST_MODEL_USD_H, mul(sel(m.COST_MODEL_REPLICAS), sel(m.COST_REPLICA_USD_H),
+                                          on=[model], group_left=True)),
+        Recording(m.COST_MODEL_TOKENS_S, add(
+            sum_by(rate(sel(m.VLLM_PROMPT_TOKENS), w), cluster, model),
+            sum_by(rate(sel(m.VLLM_GENERATION_TOKENS), w), cluster, model),
+        )),
+        # USD per second over the window / tokens per second, x 1e6; nothing for an idle model.
+        Recording(m.COST_MODEL_USD_PER_1M, div(mul(per_token_usd, num(1e6)),
+                                               gt(sel(m.COST_MODEL_TOKENS_S), num(0)))),
+        # A key's tokens per second per model (embeddings have no completion tokens).
+        Recording(m.COST_KEY_MODEL_TOKENS_S,
+                  label_copy(add(prompt, zero_if_absent(completion, prompt)), model, "model")),
+        # Every token a key used costs what a token of that model cost in the window.
+        Recording(m.COST_KEY_USD_H, div(mul(sum_by(
+            mul(sel(m.COST_KEY_MODEL_TOKENS_S), sel(m.COST_MODEL_USD_PER_1M),
+                on=[cluster, model], group_left=True), cluster, "key"), num(3600)), num(1e6))),
+        Recording(m.COST_KEY_USD_PER_1M, div(
+            div(mul(sel(m.COST_KEY_USD_H), num(1e6)), num(3600)),
+            gt(sum_by(sel(m.COST_KEY_MODEL_TOKENS_S), cluster, "key"), num(0)))),
+    ]
+
+
 GROUPS: dict[str, Callable[[AlertThresholds], list[Alert]]] = {
     "llm-serving": _serving,
     "rayservice": _rayservice,
@@ -407,6 +520,7 @@ GROUPS: dict[str, Callable[[AlertThresholds], list[Alert]]] = {
     "capacity": _capacity,
     "scrape": _scrape,
     "rag": _rag,
+    "tenants": _tenants,
 }
 
 
@@ -415,10 +529,16 @@ def alerts(thresholds: AlertThresholds | None = None) -> list[Alert]:
     return [a for build in GROUPS.values() for a in build(t)]
 
 
-def rule_groups(thresholds: AlertThresholds | None = None) -> list[dict[str, Any]]:
-    """PrometheusRule `spec.groups`: one group per concern."""
+def rule_groups(
+    thresholds: AlertThresholds | None = None,
+    replica_usd_per_hour: Mapping[str, float] | None = None,
+) -> list[dict[str, Any]]:
+    """PrometheusRule `spec.groups`: one group of alerts per concern, and the cost recording
+    rules (`replica_usd_per_hour`: see `recordings`)."""
     t = thresholds or AlertThresholds()
     return [
-        {"name": f"llm-platform.{name}", "rules": [a.to_rule(t) for a in build(t)]}
-        for name, build in GROUPS.items()
+        *({"name": f"llm-platform.{name}", "rules": [a.to_rule(t) for a in build(t)]}
+          for name, build in GROUPS.items()),
+        {"name": "llm-platform.cost",
+         "rules": [r.to_rule() for r in recordings(t, replica_usd_per_hour)]},
     ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from infra.capacity import cost
 from infra.capacity import fit as capacity
-from infra.capacity.catalog import UnknownRegionError, instance_types
+from infra.capacity.catalog import UnknownRegionError, hourly_price, instance_types
 from infra.config.base import PROJECT
 from infra.config.stack import StackConfig
 
@@ -39,6 +39,25 @@ def min_replica_costs(
         fleet = cost.min_replicas_cost(instance_types(pool.family, pool.sizes), region,
                                        m.autoscaling.min_replicas, gpus)
         out.append((m.id, pool.name, fleet))
+    return out
+
+
+def replica_usd_per_hour(cfg: StackConfig, region: str) -> dict[str, float]:
+    """Model id -> on-demand USD per hour of one replica's GPUs: the GPU share of the smallest
+    instance of its pool that holds the replica (the node Karpenter picks for the pod,
+    infra/capacity/fit.py `gpu_pod_shape`), at the catalog's price in `region`. What the
+    USD-per-1M-tokens recording rules (dashboards/rules.py `recordings`) multiply by the replicas
+    each model runs. CPU-only models have no entry."""
+    out: dict[str, float] = {}
+    pools = list(cfg.gpu_node_pools)
+    for m in cfg.serving.models:
+        gpus = capacity.tensor_parallel_size(m)
+        pool, _ = capacity.resolve_pool(m, pools)
+        shape = capacity.gpu_pod_shape(pool, gpus) if gpus and pool is not None else None
+        if shape is None:
+            continue
+        inst = shape.instance
+        out[m.id] = round(hourly_price(inst.name, region) * gpus / inst.gpus, 6)
     return out
 
 

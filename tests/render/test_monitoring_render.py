@@ -15,6 +15,7 @@ from dashboards import build as dashboard_builder
 from dashboards import rules as alert_rules
 from infra import versions
 from infra.config import own_keys, validate
+from infra.config.cost_ceiling import replica_usd_per_hour
 from infra.platform import monitoring
 from tests.support.crds import validate_custom_resource
 from tests.support.k8s_schema import core_object_errors
@@ -190,7 +191,12 @@ def test_the_rule_holds_every_group_the_dashboards_package_builds(
     stack: str, rendered: Render
 ) -> None:
     [rule] = monitoring_objects(rendered(stack), "PrometheusRule")
-    assert rule.inputs["spec"]["groups"] == json.loads(json.dumps(alert_rules.rule_groups()))
+    values, secrets = stack_config(stack)
+    prices = replica_usd_per_hour(validate(*own_keys(values, set(secrets))),
+                                  values["aws:region"])
+    assert prices, "no GPU model priced"
+    want = alert_rules.rule_groups(replica_usd_per_hour=prices)
+    assert rule.inputs["spec"]["groups"] == json.loads(json.dumps(want))
 
 
 def test_summary_lists_the_release_dashboards_and_alerts(rendered: Render) -> None:

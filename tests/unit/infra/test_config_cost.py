@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
+from infra.capacity.catalog import hourly_price
 from infra.capacity.cost import DEFAULT_CEILING_USD_PER_HOUR
 from infra.config import ConfigError, own_keys, validate
-from infra.config.cost_ceiling import min_replica_costs, pool_costs
+from infra.config.cost_ceiling import min_replica_costs, pool_costs, replica_usd_per_hour
 from infra.config.profiles import PROFILES
 from tools.render import ROOT, stack_config
 
@@ -83,3 +84,18 @@ def test_min_replicas_are_priced_on_the_pool_of_their_accelerator() -> None:
         validate(values, secrets, region=region), region)}
     assert costs["llama-3.1-8b-instruct"] == ("g6e", pytest.approx(2 * 1.861, abs=1e-3))
     assert costs["llama-3.1-70b-instruct"] == ("p4d", pytest.approx(21.957642, abs=1e-3))
+
+
+def test_replica_prices_for_usd_per_1m_tokens_come_from_the_pool_and_the_catalog() -> None:
+    """The constants of the cost recording rules (dashboards/rules.py): one replica's share of
+    the smallest instance of its pool that holds it, at the catalog's price."""
+    values, secrets, region = stack_values("staging")
+    prices = replica_usd_per_hour(validate(values, secrets, region=region), region)
+    # 1 L40S: g6e.xlarge (1 GPU); 1 A10G: g5.xlarge (1 GPU), us-west-2 on-demand.
+    assert prices == {"llama-3.1-8b-instruct": hourly_price("g6e.xlarge", region),
+                      "llama-3.1-8b-instruct-v2": hourly_price("g6e.xlarge", region),
+                      "bge-small-en": hourly_price("g5.xlarge", region)}
+    assert prices["bge-small-en"] == 1.006
+    values, secrets, region = stack_values("prod")
+    prod = replica_usd_per_hour(validate(values, secrets, region=region), region)
+    assert prod["llama-3.1-70b-instruct"] == 21.957642  # 8 GPUs: a whole p4d.24xlarge
