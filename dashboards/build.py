@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dashboards import capacity, engine, gpu, llm_overview, serve
+from dashboards import capacity, engine, gpu, llm_overview, serve, tenants
 from dashboards.rules import AlertThresholds
 from dashboards.spec import DashboardSpec, render
 
@@ -26,6 +26,7 @@ SPECS: dict[str, Callable[[AlertThresholds], DashboardSpec]] = {
     "ray-serve.json": lambda t: serve.spec(),
     "gpu-fleet.json": lambda t: gpu.spec(),
     "capacity-cost.json": lambda t: capacity.spec(),
+    "tenants.json": lambda t: tenants.spec(),
 }
 
 

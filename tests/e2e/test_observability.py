@@ -15,8 +15,6 @@ dashboards-check` prints it).
 from __future__ import annotations
 
 import importlib.util
-import os
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,22 +22,19 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-import yaml
 
 from dashboards import metrics as m
 from dashboards.build import all_specs
 from dashboards.inventory import used_metrics
 from dashboards.rules import alerts
 from tests.e2e.conftest import LOG_DIR, LocalApp
+from tests.e2e.prometheus import CLUSTER, SCRAPE_INTERVAL_S, running_prometheus, wait_for
 from tools import verify
 from tools.dashboards_check import check, instant_query, report, substitute
-from tools.process import ServerNotReadyError, ServerProcess, free_port
 
 pytestmark = pytest.mark.e2e
 
-CLUSTER = "local"  # the PodMonitor's ray_io_cluster, here a static label of the scrape target
 MODELS = ("tiny-chat", "tiny-chat-v2")
-SCRAPE_INTERVAL_S = 2
 # What a user picks in Grafana: this cluster, both models (a multi-value regex), all the rest.
 VARIABLES = {"cluster": CLUSTER, "model": "(" + "|".join(MODELS) + ")"}
 MUST_HAVE_DATA = ("llm-overview.json", "llm-engine-saturation.json")
@@ -73,51 +68,10 @@ for _series, _base in {
 
 @pytest.fixture(scope="module")
 def prometheus(local_app: LocalApp, tmp_path_factory) -> Iterator[str]:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.fail("prometheus not found: run `make promtool` (Debian package `prometheus`)")
     assert local_app.metrics_port, "the session app was started without a metrics port"
-    folder = tmp_path_factory.mktemp("prometheus")
-    config = {
-        "global": {"scrape_interval": f"{SCRAPE_INTERVAL_S}s",
-                   "evaluation_interval": f"{SCRAPE_INTERVAL_S}s"},
-        "scrape_configs": [{
-            "job_name": "ray",
-            "static_configs": [{
-                "targets": [f"127.0.0.1:{local_app.metrics_port}"],
-                "labels": {"ray_io_cluster": CLUSTER},
-            }],
-        }],
-    }
-    (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = free_port()
-    cmd = [
-        binary,
-        f"--config.file={folder / 'prometheus.yml'}",
-        f"--storage.tsdb.path={folder / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-    ]
-    url = f"http://127.0.0.1:{port}"
-    with ServerProcess(cmd, env=dict(os.environ), log=LOG_DIR / "prometheus.log",
-                       own_session=True) as server:
-        try:
-            server.wait_ready(f"{url}/-/ready", timeout=60)
-        except ServerNotReadyError as exc:
-            pytest.fail(str(exc), pytrace=False)
+    with running_prometheus(local_app.metrics_port,
+                            tmp_path_factory.mktemp("prometheus")) as url:
         yield url
-
-
-def _wait_for(prom: str, expr: str, at_least: float, timeout: float = 120) -> float:
-    """Poll until the single-number `expr` reaches `at_least`; return its value."""
-    deadline = time.monotonic() + timeout
-    value = 0.0
-    while time.monotonic() < deadline:
-        result = instant_query(prom, expr)
-        value = float(result[0]["value"][1]) if result else 0.0
-        if value >= at_least:
-            return value
-        time.sleep(SCRAPE_INTERVAL_S)
-    pytest.fail(f"{expr} = {value} after {timeout:.0f}s, wanted >= {at_least}")
 
 
 def _requests(client, model: str, prefix: str, n: int) -> int:
@@ -155,7 +109,7 @@ def traffic(local_app: LocalApp, prometheus: str) -> dict[str, int]:
     for model in MODELS:
         before = _total(prometheus, ttft, model)
         sent[model] += _requests(client, model, prefix, 1)
-        _wait_for(prometheus, f'sum({ttft}{{model_name="{model}"}})', before + sent[model])
+        wait_for(prometheus, f'sum({ttft}{{model_name="{model}"}})', before + sent[model])
     time.sleep(2 * SCRAPE_INTERVAL_S)
     start = {model: _total(prometheus, ttft, model) for model in MODELS}
     for model in MODELS:
@@ -166,9 +120,9 @@ def traffic(local_app: LocalApp, prometheus: str) -> dict[str, int]:
         client.chat.completions.create(model="no-such-model", max_tokens=4,
                                        messages=[{"role": "user", "content": "hi"}])
     for model in MODELS:  # Ray exports every few seconds; wait until Prometheus has it all
-        _wait_for(prometheus, f'sum({ttft}{{model_name="{model}", '
+        wait_for(prometheus, f'sum({ttft}{{model_name="{model}", '
                   f'ray_io_cluster="{CLUSTER}"}})', start[model])
-    _wait_for(prometheus, f'sum(ray_serve_num_http_requests_total{{status_code="404", '
+    wait_for(prometheus, f'sum(ray_serve_num_http_requests_total{{status_code="404", '
               f'ray_io_cluster="{CLUSTER}"}})', 1)
     return sent
 
@@ -233,7 +187,8 @@ def test_per_model_panels_split_by_model(prometheus, traffic):
 def test_template_variables_offer_the_local_cluster_and_models(prometheus, traffic):
     for spec in all_specs().values():
         for var in spec.variables:
-            if m.source_of(str(var.query).split("{")[0]) is not m.Source.RAY:
+            metric = str(var.query).split("{")[0]
+            if m.source_of(metric) is not m.Source.RAY or metric.startswith(TENANT_PREFIX):
                 continue
             selector = substitute(str(var.query), VARIABLES)
             r = httpx.get(f"{prometheus}/api/v1/series", params={"match[]": selector},

@@ -1,6 +1,11 @@
 """Per-key limits end to end: a real Redis (started here) and THREE ingress replicas, so every
 limit below is counted across replicas. Starts its own app (runs with the others of
-`e2e_order(2)`); Redis is killed in the last test.
+`e2e_order(2)`); Redis is killed in the second-to-last test.
+
+A real Prometheus scrapes the app from the first test on, with the platform's rule groups
+loaded; the last test checks, on what the tests before it caused (rejections of every kind,
+budgets, the Redis kill), that every per-key metric is in the scrape and every panel of the
+Tenants dashboard and every cost recording rule returns data.
 """
 
 from __future__ import annotations
@@ -19,9 +24,11 @@ import pytest
 
 from serve_app.tenants.local_redis import LocalRedis
 from tests.e2e.conftest import KEY_ADMIN, LOG_DIR, LocalApp, ray_log, running_app
+from tests.e2e.prometheus import CLUSTER, running_prometheus, wait_for
 from tools.process import free_port
 
-pytestmark = [pytest.mark.e2e, pytest.mark.e2e_order(2)]
+pytestmark = [pytest.mark.e2e, pytest.mark.e2e_order(2),
+              pytest.mark.usefixtures("tenants_prometheus")]
 
 INGRESS_REPLICAS = 3
 DAY_S = 20  # the test's "day": dailyTokens windows roll over this often
@@ -40,7 +47,7 @@ tpm: {tpm: 800}
 daily: {dailyTokens: 600}
 slot: {maxConcurrent: 1, tpm: 100000}
 retry: {maxConcurrent: 1}
-load: {rpm: 100000, tpm: 100000000}
+load: {rpm: 100000, tpm: 100000000, monthlyTokens: 1000000000}
 """
 MAX_BODY = 64 * 1024
 CHAT = {"model": "tiny-chat", "messages": [{"role": "user", "content": "Hi"}]}
@@ -81,13 +88,37 @@ def tenants_app() -> Iterator[TenantsApp]:
         os.environ, PORT=str(free_port()), LLM_PLATFORM_SERVING_FILE=str(serving),
         LLM_PLATFORM_API_KEYS=",".join(f"{n}:{k}" for n, k in KEYS.items()),
         LLM_PLATFORM_TENANTS=str(limits), LLM_PLATFORM_REDIS_URL=redis.url,
-        PYTHONUNBUFFERED="1",
+        LLM_PLATFORM_METRICS_PORT=str(free_port()), PYTHONUNBUFFERED="1",
     )
     try:
         with running_app(env, LOG_DIR / "local-tenants.log") as app:
             yield TenantsApp(app, redis)
     finally:
         redis.stop()
+
+
+def _local_prices() -> dict[str, float]:
+    """USD per replica-hour for the cost rules: the local model runs on CPU, so it is priced as
+    the dev stack's chat model (its pool and the catalog, as `pulumi up` computes it)."""
+    from infra.config import own_keys, validate
+    from infra.config.cost_ceiling import replica_usd_per_hour
+    from tools.render import stack_config
+
+    values, secrets = stack_config("dev")
+    prices = replica_usd_per_hour(validate(*own_keys(values, set(secrets))),
+                                  values["aws:region"])
+    return {"tiny-chat": prices["llama-3.1-8b-instruct"]}
+
+
+@pytest.fixture(scope="module")
+def tenants_prometheus(tenants_app: TenantsApp, tmp_path_factory) -> Iterator[str]:
+    from dashboards.rules import rule_groups
+
+    assert tenants_app.app.metrics_port
+    groups = rule_groups(replica_usd_per_hour=_local_prices())
+    with running_prometheus(tenants_app.app.metrics_port, tmp_path_factory.mktemp("prom"),
+                            rule_groups=groups, log=LOG_DIR / "prometheus-tenants.log") as url:
+        yield url
 
 
 async def _post_all(url: str, bodies: list[dict], headers: dict[str, str]) -> list[httpx.Response]:
@@ -239,7 +270,6 @@ def test_n_and_body_size_are_bounded(tenants_app: TenantsApp) -> None:
     assert r.status_code == 413
 
 
-@pytest.mark.e2e_order(3)
 def test_redis_killed_during_load_fails_open_and_nothing_hangs(tenants_app: TenantsApp) -> None:
     url, headers = tenants_app.url(), _headers("load")
 
@@ -262,3 +292,43 @@ def test_redis_killed_during_load_fails_open_and_nothing_hangs(tenants_app: Tena
     assert len(results) == 60  # every request got an answer
     assert {s for s, _ in results} == {200}  # fail-open (the default) holds
     assert max(t for _, t in results) < 30
+
+
+def test_tenant_metrics_dashboard_and_cost_rules_on_a_real_scrape(
+    tenants_prometheus: str,
+) -> None:
+    """After the tests above (run them first: this one reads what they caused)."""
+    from dashboards import metrics as m
+    from dashboards.inventory import used_metrics
+    from dashboards.rules import alerts, recordings
+    from dashboards.tenants import spec
+    from tools.dashboards_check import check, instant_query, report, substitute
+
+    prom = tenants_prometheus
+    # Ray exports every few seconds, the budget reporter every 10 s; the rules follow the scrape.
+    wait_for(prom, f"sum({m.TENANT_NO_REDIS})", 1)  # the Redis kill above
+    wait_for(prom, f'count({m.TENANT_BUDGET_USED}{{window="month"}})', 1)
+    wait_for(prom, f'count({m.TENANT_BUDGET_LIMIT}{{window="day"}})', 1)
+    for rule in recordings():
+        wait_for(prom, f"count({rule.record})", 1, timeout=60)
+    scraped = set(httpx.get(f"{prom}/api/v1/label/__name__/values", timeout=30).json()["data"])
+    tenant = {k for k in used_metrics() if k.startswith("ray_llm_platform_tenant_")}
+    assert len(tenant) >= 9 and tenant - scraped == set(), sorted(tenant - scraped)
+    # Every panel: this cluster, every key and model, windows that span this file's traffic.
+    values = {"cluster": CLUSTER, "__rate_interval": "5m", "__range": "15m"}
+    results = check(prom, {"tenants.json": spec()}, values)
+    (LOG_DIR / "tenants-dashboard-check.txt").write_text(report(results))
+    print("\n" + report(results))
+    assert len({r.panel for r in results}) >= 11
+    assert [r for r in results if r.error or not r.has_data or r.nan] == [], report(results)
+    reasons = {s["metric"]["reason"] for s in instant_query(
+        prom, f"sum by(reason)({m.TENANT_REJECTIONS})")}
+    assert {"rpm", "tpm", "concurrency", "daily_tokens"} <= reasons
+    keys = {s["metric"]["key"] for s in instant_query(
+        prom, substitute(f"group by(key)({spec().variables[1].query})", values))}
+    assert {"rpm30", "tpm", "daily", "load"} <= keys
+    # The Redis alert's condition holds now (its `for` aside); every alert expression parses.
+    for alert in alerts():
+        result = instant_query(prom, str(alert.expr))
+        if alert.name == "TenantLimitsWithoutRedis":
+            assert result, "no decision without Redis counted after the kill"
