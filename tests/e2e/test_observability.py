@@ -8,7 +8,7 @@ label. After traffic through the `openai` client:
 - every panel of the LLM-overview and engine-saturation dashboards returns data (no NaN) with
   the template variables set as a user would;
 - every alert expression evaluates.
-The per-panel report of all five dashboards goes to build/e2e/dashboards-check.txt (`make
+The per-panel report of every dashboard goes to build/e2e/dashboards-check.txt (`make
 dashboards-check` prints it).
 """
 

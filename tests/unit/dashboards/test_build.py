@@ -26,10 +26,10 @@ def test_check_mode_fails_on_a_stale_file(tmp_path):
     assert build.stale_files(tmp_path) == ["llm-overview.json"]
 
 
-def test_the_five_dashboards_exist_with_unique_uids():
+def test_the_six_dashboards_exist_with_unique_uids():
     assert set(DASHBOARDS) == {
         "llm-overview.json", "llm-engine-saturation.json", "ray-serve.json",
-        "gpu-fleet.json", "capacity-cost.json",
+        "gpu-fleet.json", "capacity-cost.json", "tenants.json",
     }
     uids = [d["uid"] for d in DASHBOARDS.values()]
     assert len(set(uids)) == len(uids)
