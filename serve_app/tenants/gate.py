@@ -257,6 +257,8 @@ class TenantGate:
         traffic): a cold replica's first calls under load otherwise pay for the connection
         and the script load inside the short per-call timeout, and fail open uncounted. On
         failure the replica starts anyway; its first call connects and loads (NOSCRIPT)."""
+        if self._budgets is not None:
+            self._budgets.start()  # the budget gauges from the start, not the first request
         if self._limiter is None:
             return False
         try:
@@ -286,7 +288,7 @@ class TenantGate:
         (429 over a limit, 503 when Redis is away and the mode is closed)."""
         self.check_n(key_name, body)
         if self._budgets is not None:
-            self._budgets.start()  # needs the replica's event loop: first request starts it
+            self._budgets.start()  # idempotent; a gate that was never warmed starts it here
         limits = self.limits(key_name) if key_name else None
         if key_name is None or limits is None or not limits.counted:
             if key_name is not None:
