@@ -71,10 +71,11 @@ render: venv ## offline render into build/<stack>: every stack, or STACK=dev|sta
 render-all: venv ## offline render of every stack (one process)
 	$(PY) -m tools.render
 
-bench: venv redis-server ## standalone vLLM vs this app (same tiny model and load); RAG storage on pgvector; tenant admission overhead
+bench: venv redis-server ## standalone vLLM vs this app (same tiny model and load); RAG storage on pgvector; tenant admission overhead; the app with tenant limits off vs on
 	$(PY) -m tools.bench $(BENCH_ARGS)
 	$(PY) -m tools.bench.rag $(RAG_BENCH_ARGS)
 	$(PY) -m tools.bench.tenants $(TENANTS_BENCH_ARGS)
+	$(PY) -m tools.bench.tenants_app $(TENANTS_APP_BENCH_ARGS)
 
 bench-rag: venv ## RAG storage only: 100k chunks on the local PostgreSQL + pgvector
 	$(PY) -m tools.bench.rag $(RAG_BENCH_ARGS)
