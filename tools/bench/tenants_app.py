@@ -2,14 +2,14 @@
 
     python -m tools.bench.tenants_app [--duration 24] [--rounds 4] [--concurrency 1,8,32]
 
-One app (local mode, tiny-chat only, the gateway-throughput design) with a limits file and the
-redis-server local mode starts, and two keys: `free` has no limits, `limited` has every counted
-limit (rpm, tpm, maxConcurrent, dailyTokens, monthlyTokens) set too large to ever refuse. The
-load (tools.bench.load: streamed completions of a fixed length, usage asked for) alternates
-between the two keys in short rounds at each concurrency, so both sides share the process, the
-engine and the machine's noise; the only difference is the tenant gate: the admission round
-trip before the model is called, and the settlement after. Prints req/s, TTFT p50/p99 and the
-app's CPU per request for each side, then `limits on/off c=N: ...` lines with the ratios.
+One app (local mode, tiny-chat only, no aliases, the gateway-throughput design) with a limits
+file and the redis-server local mode starts, and two keys: `free` has no limits; `limited` has
+every counted limit (rpm, tpm, maxConcurrent, dailyTokens, monthlyTokens), each too large to
+ever refuse. The load (tools.bench.load: streamed completions of a fixed length, usage asked
+for) alternates between the two keys in short rounds at each concurrency, so both sides share
+the process, the engine and the machine's noise; the only difference is the tenant gate: the
+admission round trip before the model is called, and the settlement after. Prints req/s, TTFT
+p50/p99 and the app's CPU per request for each side, then `limits on/off c=N: ...` lines.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from contextlib import ExitStack
 
 from serve_app.tiny_model import ensure_tiny_model
 from tools.bench.cli import _interrupt, _levels, _measured, _positive
-from tools.bench.designs import DESIGNS, MODEL, serving_file
+from tools.bench.designs import MODEL, Design, serving_file
 from tools.bench.load import Stats, run_load
 from tools.process import REPO, ServerNotReadyError, ServerProcess, free_port
 
@@ -54,7 +54,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     ensure_tiny_model(MODEL, 1)
-    design = DESIGNS["gateway-throughput-one-engine"]
+    # The gateway-throughput design with tiny-chat only and no aliases (the limits need
+    # neither; the local alias's rollback needs two targets).
+    design = Design("tenants off/on", config={"throughputOptimized": True, "aliases": []},
+                    only=(MODEL,))
     limits = OUT_DIR / "tenants-bench.yaml"
     limits.write_text(LIMITS)
     port = free_port()
