@@ -175,6 +175,22 @@ def test_pipeline_with_a_reranker_calls_it(rag_app: LocalApp, corpus: dict) -> N
                                                      max_num_results=3).data}
     assert abs(searched[source["file_id"]] - source["vector_score"]) < 1e-4, (searched, source)
     assert abs(source["rerank_score"] - source["vector_score"]) > 1e-6
+    # The kept chunk is the one the reranker scores highest: ask it directly (/v1/score on
+    # the gateway, vLLM's score API) about the three candidates' texts.
+    import httpx
+
+    texts = {r.file_id: r.content[0].text
+             for r in client.vector_stores.search(corpus["store"], query=question,
+                                                  max_num_results=3).data}
+    ids = list(texts)
+    scored = httpx.post(f"{rag_app.base_url}/v1/score", timeout=60,
+                        headers={"Authorization": f"Bearer {KEY_ADMIN}"},
+                        json={"model": "tiny-reranker", "text_1": question,
+                              "text_2": [texts[i] for i in ids]})
+    assert scored.status_code == 200, scored.text
+    direct = {ids[d["index"]]: d["score"] for d in scored.json()["data"]}
+    assert max(direct, key=direct.get) == source["file_id"], (direct, source)
+    assert abs(direct[source["file_id"]] - source["rerank_score"]) < 1e-4
 
 
 def _file_search(store: str, **fields: object) -> dict:
