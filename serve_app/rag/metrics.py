@@ -28,6 +28,8 @@ def metrics() -> dict[str, Any]:
     """Created once per replica process (Ray metrics must be created inside the actor)."""
     from ray.util.metrics import Counter, Gauge, Histogram
 
+    from serve_app.held_gauge import HeldGauge
+
     return {
         "retrieval": Histogram(
             "llm_platform_rag_retrieval_seconds",
@@ -51,14 +53,16 @@ def metrics() -> dict[str, Any]:
             description="Seconds to ingest one file (extract, split, embed, write).",
             boundaries=_INGEST_BUCKETS,
         ),
-        "store_chunks": Gauge(
+        # Held: refreshed every 30 s, and Ray drops a gauge not set again within two export
+        # intervals (10 s each by default; serve_app/held_gauge.py).
+        "store_chunks": HeldGauge(Gauge(
             "llm_platform_rag_store_chunks", description="Chunks stored, per tenant.",
             tag_keys=("tenant",),
-        ),
-        "store_bytes": Gauge(
+        )),
+        "store_bytes": HeldGauge(Gauge(
             "llm_platform_rag_store_bytes", description="File bytes stored in vector stores,"
             " per tenant.", tag_keys=("tenant",),
-        ),
+        )),
         "db_errors": Counter(
             "llm_platform_rag_db_errors_total",
             description="Requests that failed because the database was unreachable.",
@@ -96,13 +100,13 @@ def db_error(operation: str) -> None:
 
 
 def set_store_sizes(rows: list[tuple[str, str, int, int]]) -> None:
-    """rows: (tenant, store id, chunks, bytes) of every store; summed per tenant."""
+    """rows: (tenant, store id, chunks, bytes) of every store; summed per tenant. A tenant
+    with no store left is no longer reported."""
     chunks: dict[str, int] = {}
     size: dict[str, int] = {}
     for tenant, _, n, b in rows:
         chunks[tenant] = chunks.get(tenant, 0) + n
         size[tenant] = size.get(tenant, 0) + b
     m = metrics()
-    for tenant in chunks:
-        m["store_chunks"].set(chunks[tenant], tags={"tenant": tenant})
-        m["store_bytes"].set(size[tenant], tags={"tenant": tenant})
+    m["store_chunks"].replace(({"tenant": t}, n) for t, n in chunks.items())
+    m["store_bytes"].replace(({"tenant": t}, b) for t, b in size.items())

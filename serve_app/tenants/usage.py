@@ -4,6 +4,8 @@ The budgets are counted in Redis by the admission script (limiter.ADMIT: `<prefi
 and `<prefix>month:<YYYYMM>`, reservations settled to real usage). Every few seconds each
 ingress replica reads those counters of every key with a dailyTokens or monthlyTokens limit in
 one MGET and sets two gauges per key and window (`day`, `month`): tokens used and the limit.
+The gauges hold their values between reads (serve_app/held_gauge.py): while Redis is away they
+show the last usage read, and a key removed from the limits file stops being reported.
 Every replica reports the same numbers, so queries take `max by (key, window)`. Cardinality:
 configured keys with a budget x 2 windows; the label is the key's name, never its secret.
 
@@ -72,7 +74,7 @@ class BudgetReporter:
             try:
                 await self.report_once()
                 self._failing = False
-            except Exception as exc:  # Redis away: the gauges keep their last values
+            except Exception as exc:  # Redis away: the gauges hold their last values
                 if not self._failing:
                     logger.warning("tenant budgets not reported (%s: %s)", type(exc).__name__, exc)
                 self._failing = True
@@ -90,6 +92,7 @@ class BudgetReporter:
                 wanted.append((name, "month", lim.monthly_tokens,
                                f"{self._prefix(name)}month:{month_id(now)}"))
         if not wanted:
+            self._meter.budgets({})
             return {}
         async with asyncio.timeout(self._timeout):
             values = await self._client.mget([w[3] for w in wanted])
@@ -97,7 +100,6 @@ class BudgetReporter:
         for (name, window, limit, _), raw in zip(wanted, values, strict=True):
             # Settlement can take a counter below 0 for a moment (refund of a reservation
             # whose window rolled over is skipped, so rarely): never report less than 0.
-            used = max(0, int(raw or 0))
-            self._meter.budget(name, window, used, limit)
-            out[(name, window)] = (used, limit)
+            out[(name, window)] = (max(0, int(raw or 0)), limit)
+        self._meter.budgets(out)
         return out

@@ -8,7 +8,7 @@ from serve_app.rag import metrics
 
 def test_metrics_are_created_and_recorded_with_their_documented_names() -> None:
     created = metrics.metrics()
-    names = {m._name for m in created.values()}
+    names = {getattr(m, "gauge", m)._name for m in created.values()}  # HeldGauge wraps a Gauge
     doc = metrics.__doc__ or ""
     for name in names:
         assert f"ray_{name}" in doc, name  # every exported name is documented for dashboards
@@ -16,6 +16,9 @@ def test_metrics_are_created_and_recorded_with_their_documented_names() -> None:
     metrics.observe_ingest(0.2, 0, 0)  # zero increments are skipped (Ray refuses them)
     metrics.observe_ingest(0.2, 3, 120)
     metrics.set_store_sizes([("alice", "vs_1", 3, 120), ("alice", "vs_2", 1, 10)])
+    assert created["store_bytes"].held() == {(("tenant", "alice"),): 130.0}
+    metrics.set_store_sizes([])  # alice deleted her stores: no longer held
+    assert created["store_bytes"].held() == {}
     metrics.db_error("search")
     metrics.observe_rerank(0)  # skipped, as above
     metrics.observe_rerank(5)

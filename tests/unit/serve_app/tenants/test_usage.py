@@ -26,10 +26,10 @@ class Body(pydantic.BaseModel):
 
 class Recorder(Meter):
     def __init__(self) -> None:
-        self.budgets: dict[tuple[str, str], tuple[int, int]] = {}
+        self.budgets_seen: dict[tuple[str, str], tuple[int, int]] = {}
 
-    def budget(self, key: str, window: str, used: int, limit: int) -> None:
-        self.budgets[(key, window)] = (used, limit)
+    def budgets(self, rows) -> None:  # type: ignore[override]
+        self.budgets_seen = dict(rows)
 
 
 def _sse(obj: dict) -> str:
@@ -72,7 +72,7 @@ def test_gauges_report_settled_usage_and_limits_per_key_and_window(
     expected = {("both", "day"): (10, 1000), ("both", "month"): (10, 50000),
                 ("monthly", "month"): (25, 7000)}
     assert reported == expected
-    assert meter.budgets == expected  # "rate" has no budget: no series
+    assert meter.budgets_seen == expected  # "rate" has no budget: no series
 
 
 def test_no_redis_no_reporter(tmp_path: Path) -> None:
