@@ -78,9 +78,14 @@ def serving_file(design: Design, path: Path) -> Path:
     data.update(design.config)
     if design.only:
         data["models"] = [m for m in data["models"] if m["id"] in design.only]
-        data["aliases"] = [
-            dict(a, targets=[t for t in a["targets"] if t["model"] in design.only])
-            for a in data["aliases"]
-        ]
+        aliases = []
+        for a in data["aliases"]:
+            targets = [t for t in a["targets"] if t["model"] in design.only]
+            if not targets:
+                continue
+            # One target left is no canary: the config refuses a rollback rule without one.
+            aliases.append({k: v for k, v in a.items() if k != "rollback" or len(targets) > 1}
+                           | {"targets": targets})
+        data["aliases"] = aliases
     path.write_text(json.dumps(data))
     return path
