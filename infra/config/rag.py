@@ -110,8 +110,8 @@ class RagMigrationConfig(StrictModel):
     dimensions: list[int] = Field(
         default_factory=list, max_length=8,
         description="Embedding dimensions to build HNSW indexes for (e.g. 384): list every "
-        "embedder's. The gateway's database role may not create indexes, so a store of an "
-        "unlisted dimension is searched by exact scan.",
+        "embedder's; required when serving.rag is enabled. The gateway's database role may not "
+        "create indexes, so a store of an unlisted dimension is searched by exact scan.",
     )
 
     @model_validator(mode="after")

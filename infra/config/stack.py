@@ -261,10 +261,18 @@ class StackConfig(StrictModel):
 
     @field_validator("rag")
     @classmethod
-    def _prod_database_is_safe(cls, v: StackRagConfig, info: ValidationInfo) -> StackRagConfig:
-        if info.data.get("environment") != "prod":
-            return v
-        problems = prod_problems(v)
+    def _rag_problems(cls, v: StackRagConfig, info: ValidationInfo) -> StackRagConfig:
+        problems = prod_problems(v) if info.data.get("environment") == "prod" else []
+        serving = info.data.get("serving")
+        if serving is not None and serving.rag.enabled and not v.migration.dimensions:
+            # The gateway's role may not create indexes (serve_app/rag/schema.py,
+            # ensure_hnsw_index): without a listed dimension every search is an exact scan.
+            problems.append((
+                ("migration", "dimensions"), [],
+                f"must list the output dimensions of the embedder {serving.rag.embedder!r}"
+                " (e.g. [384] for bge-small-en): the migration Job builds their HNSW indexes"
+                " and the gateway may not, so the stores would be searched by exact scan",
+            ))
         if problems:  # every problem at its own key
             raise ValidationError.from_exception_data("StackConfig", [
                 InitErrorDetails(type=PydanticCustomError("value_error", msg), loc=loc,

@@ -61,6 +61,9 @@ RAG_BAD = [
     ("staging", "rag.aurora.minCapacityAcu", 0.25,
      "rag.aurora: minCapacityAcu must be a multiple of 0.5 ACU"),
     ("staging", "rag.auroa", {}, "rag.auroa: unknown key (did you mean 'aurora'?)"),
+    # staging serves RAG: its embedder's dimension must be indexed by the migration Job.
+    ("staging", "rag.migration.dimensions", [],
+     "rag.migration.dimensions: must list the output dimensions of the embedder 'bge-small-en'"),
     ("dev", "rag.migration.timeoutMinutes", 1,
      "rag.migration.timeoutMinutes: Input should be greater than or equal to 2"),
 ]
@@ -91,13 +94,14 @@ def test_prod_reports_every_database_problem_at_once() -> None:
 
     values, secrets = stack_values("prod")
     values = copy.deepcopy(values)
+    # ... and the embedder's dimension dropped from the migration with them
     values["rag"] = {"aurora": {"readers": 0, "deletionProtection": False,
                                 "minCapacityAcu": 0, "secondsUntilAutoPause": 300}}
     with pytest.raises(ConfigError) as exc:
         validate(values, secrets)
     rag = sorted(p.split(":")[1] for p in exc.value.problems if ":rag." in p)
     assert rag == ["rag.aurora.deletionProtection", "rag.aurora.minCapacityAcu",
-                   "rag.aurora.readers"]
+                   "rag.aurora.readers", "rag.migration.dimensions"]
 
 
 def test_migrate_on_start_is_the_platforms_on_eks() -> None:
