@@ -73,9 +73,19 @@ Token = Callable[[str, int, str, str], str]
 def _rds_token(host: str, port: int, user: str, region: str) -> str:
     import boto3  # in the ray-llm image; only needed on AWS
 
-    # botocore's RDS presigner (botocore/signers.py, generate_db_auth_token): signs locally with
-    # the pod's credentials; RDS checks the signature at login against rds-db:connect.
-    client = boto3.client("rds", region_name=region)
+    # A new Session per token, not boto3's shared default one, for two reasons:
+    # - the pool's maintenance workers (psycopg_pool, num_workers=3) may open connections at
+    #   once, each calling this in its own thread, and a Session must not create clients from
+    #   several threads (boto/boto3#1592; botocore PR #2985: "Sessions are not thread safe");
+    # - the credentials come from the Pod Identity agent through botocore's ContainerProvider
+    #   (AWS_CONTAINER_CREDENTIALS_FULL_URI + AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, botocore
+    #   >= 1.32.0), but before 1.34.41 a provider reads the token file once and refreshes with
+    #   that token after kubelet rotated it (botocore commit 42903c42f, "Fix EKS credentials
+    #   refresh bug"); the ray-llm image's base lock pins botocore 1.32.7. A new Session reads
+    #   the current token file. Cost: ~70-150 ms in a worker thread, per new connection.
+    # botocore's RDS presigner (botocore/signers.py, generate_db_auth_token) then signs locally
+    # for `region`; RDS checks the signature at login against rds-db:connect.
+    client = boto3.session.Session().client("rds", region_name=region)
     return str(client.generate_db_auth_token(
         DBHostname=host, Port=port, DBUsername=user, Region=region))
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
+from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from psycopg.conninfo import conninfo_to_dict
@@ -86,3 +90,63 @@ def test_credentials_follow_the_environment() -> None:
     assert secret is not None and conninfo_to_dict(secret())["password"] == "master"
     with pytest.raises(RuntimeError, match="no host or user"):
         iam_conninfo("dbname=rag", "eu-west-1", token)
+
+
+class _PodIdentityAgent(http.server.BaseHTTPRequestHandler):
+    """The EKS Pod Identity agent's credentials endpoint, on loopback: it answers the token in
+    the Authorization header with credentials named after that token."""
+
+    seen: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        token = self.headers.get("Authorization", "")
+        self.seen.append(token)
+        body = json.dumps({
+            "AccessKeyId": f"ASIA{token.upper().replace('-', '')}",
+            "SecretAccessKey": "secret", "Token": "session", "Expiration": "2099-01-01T00:00:00Z",
+        }).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+def test_each_iam_token_is_signed_with_the_current_pod_identity_token(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    """botocore's container provider (what reads EKS Pod Identity's env) must see the token file
+    kubelet rotated: botocore before 1.34.41 (the ray-llm image's lock pins 1.32.7) reads it
+    once per provider, so a cached session would keep presenting the first token. Each login
+    signs with credentials fetched with the file's current content."""
+    _PodIdentityAgent.seen = []
+    server = http.server.HTTPServer(("127.0.0.1", 0), _PodIdentityAgent)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    token_file = tmp_path / "eks-pod-identity-token"
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                 "AWS_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # What the Pod Identity webhook sets (the agent listens on 169.254.170.23; botocore also
+    # allows loopback: utils.py ContainerMetadataFetcher._ALLOWED_HOSTS).
+    monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                       f"http://127.0.0.1:{server.server_port}/v1/credentials")
+    monkeypatch.setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", str(token_file))
+    try:
+        signed = []
+        for token in ("token-one", "token-two"):  # kubelet rotates the projected token
+            token_file.write_text(token)
+            password = conninfo_to_dict(iam_conninfo(APP_DSN, "us-west-2"))["password"]
+            signed.append(str(password))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert _PodIdentityAgent.seen == ["token-one", "token-two"]
+    assert "X-Amz-Credential=ASIATOKENONE%2F" in signed[0]
+    assert "X-Amz-Credential=ASIATOKENTWO%2F" in signed[1]
+    assert all("us-west-2%2Frds-db%2Faws4_request" in s for s in signed)
