@@ -185,6 +185,10 @@ def flow_matrix(r: Rendered) -> tuple[Cluster, list[Flow]]:
     ]
     if redis is not None:
         flows.append(Flow("head GCS to its Redis", head, redis, 6379, True))
+        # The tenant limiter and its budget reporter use the same Redis from the ingress
+        # replicas, i.e. from worker pods (serve_app/tenants/gate.py, usage.py).
+        flows += [Flow(f"{w.name} to the GCS Redis (tenant limits)", w, redis, 6379, True)
+                  for w in workers]
     if isinstance(redis, Service):
         flows += [
             Flow("other namespace to the GCS Redis Service", intruder, redis, 6379, False),

@@ -23,6 +23,9 @@ import pytest
 
 from infra.config.model_store import is_gated_hf_source
 from infra.serving.gcs_store import CA_BUNDLE
+from infra.serving.rayservice import INGRESS_GROUP
+from infra.serving.vector_db import DSN_ENV_VAR, IAM_REGION_ENV_VAR
+from serve_app.tenants.settings import TenantsConfig
 from tests.render.test_flow_matrix import flow_matrix
 from tests.support.vpc_cni_policy import verdict
 from tools.render import STACKS, Rendered
@@ -95,15 +98,46 @@ def ray_templates(r: Rendered) -> list[Template]:
     out = [Template("head", ns, cluster["headGroupSpec"]["template"]["spec"],
                     (AUTOSCALER, head_ray, POD_IDENTITY_SDK))]
     for g in cluster["workerGroupSpecs"]:
+        name = g["groupName"]
         worker = Needs(
             "Ray worker: raylet, Serve proxy, replicas",
             "kuberay v1.7.0 common/pod.go (workers join the head's GCS at <head-svc>:6379; "
             "readiness probes the local proxy)",
-            flows=(f"ray-{g['groupName']} to head GCS", f"ray-{g['groupName']} to S3",
-                   f"ray-{g['groupName']} to the Pod Identity agent",
-                   f"Prometheus scrapes ray-{g['groupName']}"),
+            flows=(f"ray-{name} to head GCS", f"ray-{name} to S3",
+                   f"ray-{name} to the Pod Identity agent", f"Prometheus scrapes ray-{name}"),
         )
-        out.append(Template(g["groupName"], ns, g["template"]["spec"], (worker, POD_IDENTITY_SDK)))
+        needs = [worker, POD_IDENTITY_SDK]
+        if name == INGRESS_GROUP:
+            needs += gateway_needs(r, name, gcs_redis=bool(ft))
+        out.append(Template(name, ns, g["template"]["spec"], tuple(needs)))
+    return out
+
+
+def gateway_needs(r: Rendered, group: str, *, gcs_redis: bool) -> list[Needs]:
+    """The ingress replicas' own clients: the tenant limiter (with a GCS Redis) and RAG (with
+    an Aurora database, i.e. a migration Job in the render)."""
+    out = []
+    if gcs_redis:
+        tenants = TenantsConfig()
+        out.append(Needs(
+            "tenant limiter and budget reporter (redis-py, pip-installed by the runtime_env)",
+            "serve_app/tenants/gate.py (URL and password from env); redis-py 8.2.0 "
+            "redis/asyncio/connection.py parse_url (rediss:// -> SSLConnection)",
+            env=(tenants.redis_url_env_var, tenants.redis_password_env_var),
+            flows=(f"ray-{group} to the GCS Redis (tenant limits)",
+                   f"ray-{group} DNS over UDP", f"ray-{group} DNS over TCP",
+                   f"ray-{group} to PyPI (runtime_env pip)"),
+        ))
+    if any(o["kind"] == "Job" and o["metadata"]["name"].startswith("rag-migrate-")
+           for o in r.kubernetes_objects()):
+        out.append(Needs(
+            "RAG store: psycopg pool logging in as rag_app with an IAM token per connection",
+            "serve_app/rag/aws_secret.py (botocore ContainerProvider via the Pod Identity "
+            "agent; generate_db_auth_token for the region)",
+            env=(DSN_ENV_VAR, IAM_REGION_ENV_VAR),
+            flows=(f"ray-{group} to Aurora", f"ray-{group} to the Pod Identity agent",
+                   f"ray-{group} to PyPI (runtime_env pip)"),
+        ))
     return out
 
 
