@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ReadOnlyError
 
 from serve_app.tenants.policy import TenantLimits
 
@@ -259,6 +259,14 @@ class _Pipeliner:
 
     async def _send(self, batch: list[_Call]) -> list[Any]:
         results = await self._pipeline(batch)
+        if any(isinstance(r, ReadOnlyError) for r in results):
+            # The server behind the address was demoted to a replica: a failover (ElastiCache
+            # moves the primary endpoint's DNS name) leaves connections to the old primary
+            # open, and every script then fails with READONLY. Drop the connections so the
+            # next call resolves the address again; redis-py does that only for Sentinel
+            # connections (redis/asyncio/sentinel.py, ReadOnlyError).
+            await self._client.connection_pool.disconnect()
+            return results
         missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
         if missing:
             for script in {batch[i].script for i in missing}:
