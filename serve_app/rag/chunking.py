@@ -11,6 +11,7 @@ characters at 4 per token, the rule of thumb OpenAI documents for English.
 from __future__ import annotations
 
 import logging
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -28,7 +29,10 @@ def load_tokenizer(source: str):  # -> tokenizers.Tokenizer | None
         if path.is_file():
             tok = Tokenizer.from_file(str(path))
         else:
-            tok = Tokenizer.from_pretrained(source)
+            # tokenizers sends only the token it is given (tokenizers/src/utils/
+            # from_pretrained.rs: `auth_token`, no environment lookup), and a gated embedder's
+            # repository needs one: the pods carry HF_TOKEN for that.
+            tok = Tokenizer.from_pretrained(source, token=os.environ.get("HF_TOKEN") or None)
     except Exception as exc:  # any load failure means "count characters"; say so once
         logger.warning("no tokenizer for %s (%s): chunk sizes counted in characters", source, exc)
         return None
