@@ -33,9 +33,9 @@ STEP = f"{STEP_MIN}m"
 
 
 def gpus_per_model():
-    """GPUs requested by the pods that run each model's engines (vLLM series carry the pod's
-    `namespace`/`pod` from the PodMonitor)."""
-    engines = group_by(vllm(m.VLLM_RUNNING), MODEL, "namespace", "pod")
+    """GPUs requested by the pods that run each model's replicas, idle ones included (Ray series
+    carry the pod's `namespace`/`pod` from the PodMonitor; serve_app/replica_metric.py)."""
+    engines = group_by(vllm(m.MODEL_REPLICA), MODEL, "namespace", "pod")
     gpus = sum_by(sel(m.KSM_CONTAINER_REQUESTS, eq=KSM_GPU), "namespace", "pod")
     return sum_by(mul(engines, gpus, on=["namespace", "pod"], group_left=True), MODEL)
 

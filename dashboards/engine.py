@@ -35,7 +35,7 @@ def spec() -> DashboardSpec:
             "Running requests evicted to free KV cache (they restart later); 0 until the first "
             "preemption (Ray exports the counter from its first increment).",
             (Query(zero_if_absent(sum_by(rate(vllm(m.VLLM_PREEMPTIONS)), MODEL),
-                                  sum_by(vllm(m.VLLM_RUNNING), MODEL)), f"{{{{{MODEL}}}}}"),),
+                                  sum_by(vllm(m.MODEL_REPLICA), MODEL)), f"{{{{{MODEL}}}}}"),),
             unit="short",
         ),
         PanelSpec(

@@ -19,7 +19,7 @@ MODEL = "model_name"
 
 CLUSTER_VAR = Variable("cluster", "Ray cluster", sel(m.SERVE_REPLICA_HEALTHY), CLUSTER)
 MODEL_VAR = Variable(
-    "model", "Model", sel(m.VLLM_RUNNING, regex={CLUSTER: "$cluster"}), MODEL
+    "model", "Model", sel(m.MODEL_REPLICA, regex={CLUSTER: "$cluster"}), MODEL
 )
 
 

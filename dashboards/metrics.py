@@ -63,6 +63,10 @@ SERVE_TARGET_REPLICAS = "ray_serve_autoscaling_target_replicas"
 GATEWAY_ALIAS_ROLLED_BACK = "ray_llm_platform_alias_rolled_back"  # 1 while rolled back
 GATEWAY_ALIAS_ERROR_RATIO = "ray_llm_platform_alias_target_error_ratio"  # over the window
 
+# --- One series per model replica, busy or idle (serve_app/replica_metric.py: vLLM's own gauges
+# leave the scrape ~20 s after an engine's last output); labels model_name, ReplicaId
+MODEL_REPLICA = "ray_llm_platform_model_replica"
+
 # --- Ray core (node-level, per Ray node = per pod on Kubernetes)
 # The container's memory (cgroup) and its limit: what an OOM kill compares. Ray 2.60 also has
 # ray_node_mem_* (host-wide outside a container) and ray_node_mem_*_host.

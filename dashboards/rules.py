@@ -482,7 +482,9 @@ def recordings(
         Recording(m.COST_REPLICA_USD_H, func("vector", num(price)), {model: model_id})
         for model_id, price in sorted((replica_usd_per_hour or {}).items())
     ]
-    engines = group_by(sel(m.VLLM_RUNNING), cluster, model, "ReplicaId")
+    # Idle replicas too: vLLM's gauges leave the scrape when an engine is idle
+    # (serve_app/replica_metric.py), its GPUs still cost.
+    engines = group_by(sel(m.MODEL_REPLICA), cluster, model, "ReplicaId")
     key_by = (cluster, "key", "model")
     prompt = sum_by(rate(sel(m.TENANT_PROMPT_TOKENS), w), *key_by)
     completion = sum_by(rate(sel(m.TENANT_COMPLETION_TOKENS), w), *key_by)

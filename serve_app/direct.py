@@ -13,6 +13,7 @@ from typing import Any
 from ray.serve.deployment import Application
 from ray.serve.llm import LLMServer, build_openai_app
 
+from serve_app import replica_metric
 from serve_app.config import AuthConfig, ServingConfig
 from serve_app.cors import apply_cors
 from serve_app.llm_config import llm_config
@@ -24,6 +25,10 @@ _CORS_KEY = "llm_platform_cors_origins"
 
 class AuthLLMServer(LLMServer):
     """LLMServer whose native HTTP app checks API keys before vLLM sees the request."""
+
+    async def start(self) -> None:
+        await super().start()
+        replica_metric.mark_serving(self._llm_config.model_id)
 
     async def __serve_build_asgi_app__(self) -> Any:
         app = await super().__serve_build_asgi_app__()

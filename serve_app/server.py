@@ -19,7 +19,7 @@ from typing import Any
 
 from ray.serve.llm import LLMServer
 
-from serve_app import faults
+from serve_app import faults, replica_metric
 from serve_app.ray_compat import (
     Batcher,
     RawRequestInfo,
@@ -52,6 +52,10 @@ async def sse_events(events: AsyncGenerator[Any, None]) -> AsyncGenerator[str, N
 
 
 class GatewayLLMServer(LLMServer):
+    async def start(self) -> None:
+        await super().start()
+        replica_metric.mark_serving(self._llm_config.model_id)
+
     def _batch_output_stream(self, generator: AsyncGenerator[Any, None]) -> Any:
         return first_then_batched(generator, self._get_batch_interval_ms())
 

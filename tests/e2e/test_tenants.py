@@ -206,16 +206,19 @@ def test_client_disconnect_mid_stream_frees_the_slot_and_settles(tenants_app: Te
     # machine the whole answer is generated in a few hundred ms, whatever the client reads, and
     # the slot is free once it is; a shorter one let `busy` in (flaky since before issue 20's
     # pipelining: an A/B at the earlier commit failed the same way).
-    body = dict(CHAT, max_tokens=960, stream=True, ignore_eos=True)
+    # Four choices (n: 4) make the generation hold the slot longer still; the second request
+    # is sent as soon as the answer's headers arrive (a run with two apps on the 2 cores once
+    # saw the whole answer generated before it was admitted).
+    body = dict(CHAT, max_tokens=960, stream=True, ignore_eos=True, n=4)
     with httpx.Client(timeout=60) as client, client.stream(
         "POST", url, json=body, headers=headers
     ) as r:
         assert r.status_code == 200
+        busy = httpx.post(url, json=dict(CHAT, max_tokens=1), headers=headers, timeout=60)
         reserved = 100_000 - int(r.headers["x-ratelimit-remaining-tokens"])
         lines = r.iter_lines()
         for _ in range(3):
             next(lines)
-        busy = httpx.post(url, json=dict(CHAT, max_tokens=1), headers=headers, timeout=60)
         assert busy.status_code == 429 and "in flight" in busy.json()["error"]["message"]
     # The client has gone: the slot frees within moments, not the 60 s lease.
     deadline = time.monotonic() + 10
@@ -228,7 +231,7 @@ def test_client_disconnect_mid_stream_frees_the_slot_and_settles(tenants_app: Te
     second = r.json()["usage"]["total_tokens"]
     time.sleep(1)  # settlement runs after the answer
     counted = sum(int(v) for v in Redis.from_url(tenants_app.redis.url).hvals(tpm_key))
-    # The abandoned stream is charged its prompt bound plus what it streamed, not the 480
+    # The abandoned stream is charged its prompt bound plus what it streamed, not the 4 x 960
     # completion tokens it reserved; the second request its real usage.
     assert 0 < counted - second < reserved, (counted, second, reserved)
 
